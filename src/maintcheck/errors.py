@@ -1,0 +1,38 @@
+"""The exceptions that decide an outcome: ERROR (could not check) versus bad user input."""
+
+from __future__ import annotations
+
+
+class MaintcheckError(Exception):
+    """Base of every maintcheck exception."""
+
+
+class CheckError(MaintcheckError):
+    """The check could not run: reported as ERROR, never as FAILED or PASSED."""
+
+
+class HostUnreachable(CheckError):
+    """The host could not be reached (connect, handshake, host key, dead link)."""
+
+
+class CommandTimeout(CheckError):
+    """A remote command or an HTTP call ran past its timeout."""
+
+
+class MissingData(CheckError):
+    """A fact or a setting a check needs is absent."""
+
+
+class NotReadOnly(MaintcheckError):
+    """A command was refused by the read-only runner before it was sent."""
+
+
+class InputError(MaintcheckError):
+    """Bad user input: one message listing every problem, each with file and line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")

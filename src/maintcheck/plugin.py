@@ -1,0 +1,3 @@
+"""maintcheck's pytest plugin (being written)."""
+
+from __future__ import annotations

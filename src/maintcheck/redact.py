@@ -1,0 +1,72 @@
+"""Secrets never leave the controller: every text bound for an artefact passes through here."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MASK = "***"
+SECRET_NAME = re.compile(r"(pass(word|wd|phrase)?|token|secret|(^|_)key($|_)|credential|api_?key)",
+                         re.IGNORECASE)
+# connection variables that name a file, not a secret
+NOT_SECRET = frozenset({"ansible_ssh_private_key_file", "ansible_private_key_file",
+                        "maintcheck_known_hosts", "maintcheck_secret_vars"})
+URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]+):(?P<pw>[^/@\s]+)@")
+AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*['\"]?(basic|bearer|token)\s+)[A-Za-z0-9._~+/=-]+")
+MIN_SECRET_LENGTH = 3
+
+
+def is_secret_name(name: str, declared: Iterable[str] = ()) -> bool:
+    """``is_secret_name("db_password") is True``; declared names are secret too."""
+    return name not in NOT_SECRET and (name in set(declared) or bool(SECRET_NAME.search(name)))
+
+
+@dataclass
+class Redactor:
+    """Replaces every known secret value with ``***``: ``Redactor({"hunter2"}).text(s)``."""
+
+    secrets: set[str] = field(default_factory=set)
+
+    def add(self, value: Any) -> None:
+        """Learn a secret: strings, and every string inside lists and mappings."""
+        if isinstance(value, str):
+            if len(value) >= MIN_SECRET_LENGTH:
+                self.secrets.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                self.add(item)
+        elif isinstance(value, (list, tuple, set)):
+            for item in value:
+                self.add(item)
+        elif value is not None and not isinstance(value, bool):
+            self.add(str(value))
+
+    def learn(self, variables: Mapping[str, Any], declared: Iterable[str] = ()) -> None:
+        """Learn the secrets among a host's variables (by name or by declaration)."""
+        names = list(declared)
+        for name, value in variables.items():
+            if is_secret_name(name, names):
+                self.add(value)
+
+    def text(self, text: str) -> str:
+        """The text with secrets, URL passwords and auth headers masked."""
+        if not text:
+            return text
+        # longest first, so a secret containing another is masked whole
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        text = URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        return AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string redacted."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value

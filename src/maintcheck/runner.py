@@ -1,0 +1,225 @@
+"""Every remote command goes through here: read-only by construction, bounded, audited.
+
+A connection failure never becomes an answer: OpenSSH's exit status 255 and a dead local
+process raise :class:`HostUnreachable`; a command past its timeout raises
+:class:`CommandTimeout`. Connection errors, and only those, are retried once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from maintcheck.errors import CommandTimeout, HostUnreachable, NotReadOnly
+from maintcheck.redact import Redactor
+
+# Programs a check may run. Anything else is refused before it leaves the controller.
+READ_ONLY_PROGRAMS = frozenset({
+    "cat", "test", "stat", "ls", "find", "sha256sum", "getent", "id", "df", "ss", "uname",
+    "systemctl", "journalctl", "dpkg-query", "rpm", "apt-get", "dnf", "nginx", "haproxy",
+    "sshd", "/usr/sbin/sshd", "nft", "iptables-save", "sh", "psql", "true", "hostname",
+    "timeout", "sudo", "env", "runuser", "grep", "head", "tail", "date", "awk", "sort", "wc",
+    "findmnt", "visudo", "getconf", "nproc", "curl", "python3", "bash",
+})
+
+# Arguments that turn a reading program into a writing one.
+FORBIDDEN_ARGS: dict[str, frozenset[str]] = {
+    "systemctl": frozenset({"start", "stop", "restart", "reload", "enable", "disable", "mask",
+                            "unmask", "kill", "daemon-reload", "isolate", "set-property",
+                            "edit", "reset-failed", "reboot", "poweroff", "halt"}),
+    "apt-get": frozenset({"install", "remove", "purge", "update", "upgrade", "dist-upgrade",
+                          "autoremove", "clean"}),
+    "dnf": frozenset({"install", "remove", "update", "upgrade", "erase"}),
+    "nginx": frozenset({"-s"}),
+    "find": frozenset({"-delete", "-exec", "-execdir", "-ok", "-fprint", "-fprintf", "-fls"}),
+    "nft": frozenset({"add", "delete", "flush", "insert", "replace", "create", "-f"}),
+    "curl": frozenset({"-o", "--output", "-O", "-X", "-d", "--data", "-T", "--upload-file"}),
+}
+READ_ONLY_APT_SIMULATE = frozenset({"-s", "--simulate", "--just-print", "--dry-run", "--no-act"})
+SHELL_META = set(";&|><`$(){}\n")
+SSH_UNREACHABLE = 255
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command printed and how it ended: ``Result(0, "active\\n", "")``."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_status == 0
+
+
+class Runner(Protocol):
+    """How commands reach a host. ``runner.run(["systemctl", "is-active", "ssh"])``."""
+
+    host: str
+
+    def run(self, argv: list[str], *, stdin: str | None = None,
+            timeout: float | None = None, approved: str | None = None) -> Result: ...
+
+
+def check_read_only(argv: list[str]) -> None:
+    """Refuse any command that could change the host; raises :class:`NotReadOnly`."""
+    if not argv:
+        raise NotReadOnly("empty command")
+    words = list(argv)
+    # wrappers that only bound or re-user a command: check what they wrap
+    while words and os.path.basename(words[0]) in {"timeout", "sudo", "env", "runuser"}:
+        head = os.path.basename(words[0])
+        words = words[1:]
+        if head == "timeout":
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] in {"-k", "-s"} else words[1:]
+            words = words[1:]  # the duration
+        elif head == "runuser":
+            while words and words[0] in {"-u", "-l", "--"}:
+                words = words[2:] if words[0] in {"-u", "-l"} else words[1:]
+        elif head == "sudo":
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] in {"-u", "-g"} else words[1:]
+        else:
+            while words and "=" in words[0]:
+                words = words[1:]
+    if not words:
+        raise NotReadOnly(f"nothing to run in {shlex.join(argv)!r}")
+    program = words[0]
+    name = os.path.basename(program)
+    if program not in READ_ONLY_PROGRAMS and name not in READ_ONLY_PROGRAMS:
+        raise NotReadOnly(f"{name!r} is not on the read-only allowlist: {shlex.join(argv)!r}")
+    if name in {"sh", "bash", "python3"} and len(words) > 1 and words[1] in {"-c"}:
+        raise NotReadOnly(f"inline shell is refused; use an approved probe: {shlex.join(argv)!r}")
+    bad = FORBIDDEN_ARGS.get(name, frozenset()) & set(words[1:])
+    if bad:
+        raise NotReadOnly(f"{name} {' '.join(sorted(bad))} changes the host: {shlex.join(argv)!r}")
+    if name == "apt-get" and not READ_ONLY_APT_SIMULATE & set(words[1:]):
+        raise NotReadOnly(f"apt-get only runs simulated (-s): {shlex.join(argv)!r}")
+    for word in words[1:]:
+        if SHELL_META & set(word) and name not in {"psql", "awk", "grep"}:
+            raise NotReadOnly(f"shell metacharacters in {word!r}: {shlex.join(argv)!r}")
+
+
+@dataclass
+class AuditLog:
+    """Every command sent to one host, in order, as the evidence will show it."""
+
+    host: str
+    entries: list[dict[str, object]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, **entry: object) -> None:
+        with self.lock:
+            self.entries.append(entry)
+
+
+class CommandRunner:
+    """The one runner: local or OpenSSH, with read-only checks, timeouts, retry and audit."""
+
+    def __init__(self, host: str, transport: list[str] | None, *, redactor: Redactor,
+                 command_timeout: float = 30.0, connect_retries: int = 1) -> None:
+        self.host = host
+        self.transport = transport  # the ssh argv prefix, or None for a local host
+        self.redactor = redactor
+        self.command_timeout = command_timeout
+        self.connect_retries = connect_retries
+        self.audit = AuditLog(host)
+
+    def run(self, argv: list[str], *, stdin: str | None = None,
+            timeout: float | None = None, approved: str | None = None) -> Result:
+        """Run a read-only command. ``approved`` names a reviewed probe script sent on stdin."""
+        if approved is None:
+            check_read_only(argv)
+        limit = timeout if timeout is not None else self.command_timeout
+        # bound the command on the remote side too, so a hung command does not outlive us
+        remote = ["timeout", "-k", "5", str(int(max(1, limit))), *argv]
+        full = remote if self.transport is None else [*self.transport, shlex.join(remote)]
+        attempts = 1 + self.connect_retries
+        for attempt in range(1, attempts + 1):
+            started = time.monotonic()
+            entry: dict[str, object] = {
+                "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "command": self.redactor.text(shlex.join(argv)),
+                "attempt": attempt,
+            }
+            if approved is not None:
+                entry["probe"] = approved
+                entry["stdin_sha256"] = hashlib.sha256((stdin or "").encode()).hexdigest()
+            try:
+                proc = subprocess.run(full, input=stdin, capture_output=True, text=True,
+                                      timeout=limit + 10, check=False)
+            except subprocess.TimeoutExpired:
+                entry.update(outcome="timeout", seconds=round(time.monotonic() - started, 3))
+                self.audit.record(**entry)
+                raise CommandTimeout(
+                    f"{self.host}: {self.redactor.text(shlex.join(argv))} ran past {limit:g}s"
+                ) from None
+            except OSError as exc:
+                entry.update(outcome="not started")
+                self.audit.record(**entry)
+                raise HostUnreachable(f"{self.host}: cannot start command: {exc}") from None
+            seconds = round(time.monotonic() - started, 3)
+            if self.transport is not None and proc.returncode == SSH_UNREACHABLE:
+                cause = ssh_cause(proc.stderr)
+                entry.update(outcome="connection failed", cause=self.redactor.text(cause),
+                             seconds=seconds)
+                self.audit.record(**entry)
+                if attempt < attempts and "host key" not in cause:
+                    continue
+                raise HostUnreachable(f"{self.host}: {self.redactor.text(cause)}")
+            if proc.returncode == 124:
+                entry.update(outcome="timeout", seconds=seconds)
+                self.audit.record(**entry)
+                raise CommandTimeout(
+                    f"{self.host}: {self.redactor.text(shlex.join(argv))} ran past {limit:g}s")
+            entry.update(outcome="ran", exit_status=proc.returncode, seconds=seconds)
+            self.audit.record(**entry)
+            return Result(proc.returncode, proc.stdout, proc.stderr)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ssh_cause(stderr: str) -> str:
+    """The one line of OpenSSH's stderr that says why it could not connect."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        low = line.lower()
+        if "host key verification failed" in low or "no ed25519 host key" in low or (
+                "host key" in low and "known" in low):
+            return ("host key verification failed (unknown or changed host key); trust it with "
+                    "`ssh-keyscan -p PORT HOST >> KNOWN_HOSTS` after checking its fingerprint")
+    for needle in ("timed out", "refused", "no route", "unreachable", "permission denied",
+                   "could not resolve", "closed", "reset", "banner"):
+        for line in lines:
+            if needle in line.lower():
+                return line
+    return lines[-1] if lines else "ssh exited 255 with no message"
+
+
+def ssh_transport(*, address: str, port: int, user: str | None, identity: str | None,
+                  known_hosts: str, connect_timeout: int, control_dir: Path) -> list[str]:
+    """The OpenSSH argv prefix: host keys checked, multiplexed, dead peers detected."""
+    argv = [
+        "ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={os.path.expanduser(known_hosts)}",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"ConnectTimeout={connect_timeout}", "-o", "ConnectionAttempts=1",
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=2",
+        "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+        "-o", f"ControlPath={control_dir}/%C", "-o", "LogLevel=ERROR",
+        "-p", str(port),
+    ]
+    if identity:
+        argv += ["-i", os.path.expanduser(identity), "-o", "IdentitiesOnly=yes"]
+    if user:
+        argv += ["-l", user]
+    return [*argv, address]
