@@ -27,7 +27,7 @@ READ_ONLY_PROGRAMS = frozenset({
     "systemctl", "journalctl", "dpkg-query", "rpm", "apt-get", "dnf", "nginx", "haproxy",
     "sshd", "/usr/sbin/sshd", "nft", "iptables-save", "sh", "psql", "true", "hostname",
     "timeout", "sudo", "env", "runuser", "grep", "head", "tail", "date", "awk", "sort", "wc",
-    "findmnt", "visudo", "getconf", "nproc", "curl", "python3", "bash",
+    "findmnt", "visudo", "getconf", "nproc", "curl", "python3", "bash", "pg_isready",
 })
 
 # Arguments that turn a reading program into a writing one.
