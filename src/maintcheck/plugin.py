@@ -1,3 +1,393 @@
-"""maintcheck's pytest plugin (being written)."""
+"""maintcheck's pytest plugin: options, markers, stash and wiring. Logic lives in the modules."""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from maintcheck import evidence as evidence_json
+from maintcheck.catalog import PHASES
+from maintcheck.change import CONTACTS, Change
+from maintcheck.confirmations import Confirmation, prompt
+from maintcheck.errors import CheckError, InputError
+from maintcheck.evidence import Outcome
+from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations, Host
+from maintcheck.runner import Runner
+from maintcheck.session import Options, Run, build
+from maintcheck.targets import NotApplicable
+
+RUN = pytest.StashKey[Run]()
+ITEM_ID = pytest.StashKey[str]()
+NOT_APPLICABLE = "not applicable: "
+PENDING = "pending: "
+OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
+
+MARKERS = (
+    "checklist(id): the checklist item a test implements, e.g. checklist('2.3')",
+    "manual: the item is confirmed by the operator; the test's docstring is the question",
+    "applies_to(variable): run on the hosts that declare maintcheck_<variable>",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("maintcheck", "maintcheck: the maintenance checklist")
+    group.addoption("--inventory", help="Ansible inventory (file or folder); default from ini")
+    group.addoption("--limit", help="Ansible host pattern, e.g. 'web:&prod' or '!db-02'")
+    group.addoption("--change", help="change request id (names the evidence folder)")
+    group.addoption("--window", help="maintenance window START/END, ISO 8601 with zone")
+    group.addoption("--operator", help="who runs the checks (default: the OS user)")
+    for contact in CONTACTS:
+        group.addoption(f"--{contact.replace('_', '-')}", dest=f"maintcheck_{contact}",
+                        help=f"sign-off: {contact.replace('_', ' ')}")
+    group.addoption("--maintenance-type", dest="maintenance_type",
+                    help="comma list of security,application,infrastructure")
+    group.addoption("--answers", help="YAML answers file for manual items")
+    group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
+    group.addoption("--concurrency", type=int, default=32, help="hosts probed at once (32)")
+    parser.addini("maintcheck_inventory", "default inventory", default="inventory/local.yml")
+    parser.addini("maintcheck_checklist", "the checklist catalog", default="checks/checklist.yml")
+    parser.addini("maintcheck_checks", "folder of the checks", default="checks")
+    parser.addini("maintcheck_reports", "folder for evidence", default="reports")
+
+
+def run_phases(config: pytest.Config) -> frozenset[str]:
+    """The phases a run's paths select: ``checks/pre`` is pre; ``checks`` is all three."""
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
+    phases: set[str] = set()
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
+        if path == checks:
+            phases.update(PHASES)
+        elif checks in path.parents:
+            first = path.relative_to(checks).parts[0]
+            phases.update({first} & set(PHASES))
+    return frozenset(phases)
+
+
+def from_root(config: pytest.Config, value: str) -> str:
+    path = Path(value)
+    return str(path if path.is_absolute() else config.rootpath / path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    phases = run_phases(config)
+    if not phases:
+        return  # not a checklist run: the project's own tests, say
+    opt = config.option
+    options = Options(
+        inventory=opt.inventory or from_root(config, config.getini("maintcheck_inventory")),
+        checklist=from_root(config, config.getini("maintcheck_checklist")),
+        reports=from_root(config, config.getini("maintcheck_reports")),
+        phases=phases, limit=opt.limit, change=opt.change, window=opt.window,
+        operator=opt.operator,
+        contacts={c: getattr(opt, f"maintcheck_{c}") for c in CONTACTS},
+        maintenance_types=opt.maintenance_type, answers=opt.answers,
+        concurrency=opt.concurrency,
+    )
+    try:
+        run = build(options)
+    except InputError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RUN] = run
+    if getattr(opt, "xmlpath", None) is None:
+        opt.xmlpath = str(run.artefact(".xml"))
+    if hasattr(opt, "htmlpath") and not opt.htmlpath:
+        opt.htmlpath = str(run.artefact(".html"))
+        opt.self_contained_html = True
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Recorder(run), "maintcheck-recorder")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return None
+    c: Change = run.change
+    inv = run.targets.inventory
+    return [
+        f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
+        f"operator {c.operator}",
+        f"inventory: {inv.path} (sha256 {inv.sha256[:12]}), {len(run.targets.hosts)} host(s)"
+        + (f", limit {run.options.limit}" if run.options.limit else ""),
+        f"maintenance types: {', '.join(c.maintenance_types) or 'none'}; lead {c.lead or '-'}",
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    run = metafunc.config.stash.get(RUN, None)
+    if run is None or "target" not in metafunc.fixturenames:
+        return
+    mark = metafunc.definition.get_closest_marker("applies_to")
+    wanted = mark.args[0] if mark else None
+    hosts = run.targets.select(wanted)
+    if hosts:
+        metafunc.parametrize("target", hosts, ids=[h.name for h in hosts])
+        return
+    reason = (f"no selected host declares maintcheck_{wanted}" if wanted
+              else "the inventory selects no host")
+    metafunc.parametrize("target", [NotApplicable(reason)], ids=["n/a"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None:
+        return
+    problems = []
+    for item in items:
+        mark = item.get_closest_marker("checklist")
+        if mark is None or not mark.args:
+            problems.append(f"{item.nodeid}: no @pytest.mark.checklist('N.M') marker")
+            continue
+        if mark.args[0] not in run.catalog:
+            problems.append(f"{item.nodeid}: {mark.args[0]!r} is not in {run.catalog.path}")
+            continue
+        item.stash[ITEM_ID] = mark.args[0]
+    if problems:
+        raise pytest.UsageError("checks without a checklist item:\n  - " + "\n  - ".join(problems))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Ask the operator about manual items, on the controller, before any test runs."""
+    config = session.config
+    run = config.stash.get(RUN, None)
+    if run is None or hasattr(config, "workerinput"):
+        return
+    wanted = []
+    for item in session.items:
+        item_id = item.stash.get(ITEM_ID, "")
+        entry = run.catalog[item_id] if item_id else None
+        if (entry and item.get_closest_marker("manual") and run.type_selected(
+                entry.maintenance_type) and entry.id not in run.answers
+                and entry not in wanted):
+            wanted.append(entry)
+    interactive = not config.option.no_prompt and sys.stdin is not None and sys.stdin.isatty()
+    if not wanted or not interactive or config.option.collectonly:
+        return
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=True)
+    try:
+        run.answers.update(prompt(wanted, operator=run.change.operator, ask=input,
+                                  say=print, clock=lambda: datetime.now(UTC)))
+    except (EOFError, KeyboardInterrupt):
+        print("\nprompt ended: the remaining manual items stay pending")
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    run = item.config.stash.get(RUN, None)
+    if run is None:
+        return
+    entry = run.catalog[item.stash[ITEM_ID]]
+    if not run.type_selected(entry.maintenance_type):
+        pytest.skip(f"{NOT_APPLICABLE}maintenance type {entry.maintenance_type!r} not selected "
+                    "(--maintenance-type)")
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get("target") if callspec else None
+    if isinstance(target, NotApplicable):
+        pytest.skip(f"{NOT_APPLICABLE}{target.reason}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A manual item's outcome is the operator's answer; its body is the question."""
+    run = pyfuncitem.config.stash.get(RUN, None)
+    if run is None or pyfuncitem.get_closest_marker("manual") is None:
+        return None
+    answer = run.answers.get(pyfuncitem.stash[ITEM_ID])
+    if answer is None:
+        pytest.skip(f"{PENDING}nobody has confirmed it yet (prompt, or --answers FILE)")
+    if answer.status == "skip":
+        pytest.skip(f"skipped by {answer.by} at {answer.at}: {answer.note or 'no note'}")
+    if answer.status == "no":
+        pytest.fail(f"{answer.by} answered no at {answer.at}: {answer.note or 'no note'}",
+                    pytrace=False)
+    return True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[
+        None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    run = item.config.stash.get(RUN, None)
+    if run is None or ITEM_ID not in item.stash:
+        return report
+    if call.excinfo is not None and call.excinfo.errisinstance(CheckError) and report.failed:
+        report.when = "setup"  # could not check: pytest's ERROR, never FAILED
+    if report.longrepr is not None and not report.skipped:
+        report.longrepr = run.redactor.text(str(report.longrepr))
+    report.sections = [(k, run.redactor.text(v)) for k, v in report.sections]
+    callspec = getattr(item, "callspec", None)
+    target = callspec.params.get("target") if callspec else None
+    outcome, message = classify(report, call)
+    report.user_properties += [
+        ("item", item.stash[ITEM_ID]), ("host", str(target) if target is not None else "-"),
+        ("outcome", outcome), ("message", run.redactor.text(message)),
+        ("manual", "yes" if item.get_closest_marker("manual") else "no"),
+    ]
+    return report
+
+
+def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[str, str]:
+    """maintcheck's outcome of one report, and its one-line message."""
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(
+            report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(NOT_APPLICABLE):
+            return "not applicable", reason[len(NOT_APPLICABLE):]
+        if reason.startswith(PENDING):
+            return "pending", reason[len(PENDING):]
+        return "skipped", reason
+    if report.passed:
+        return "passed", ""
+    message = ""
+    if call.excinfo is not None:
+        message = str(call.excinfo.value).strip() or call.excinfo.typename
+    if report.when != "call":
+        return "error", message or f"error at {report.when}"
+    return "failed", message
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
+    props = dict(report.user_properties)
+    outcome = props.get("outcome")
+    if outcome == "not applicable" and report.when == "setup":
+        return "not applicable", "n", "N/A"
+    if outcome == "pending" and report.when == "call":
+        return "pending", "p", "PENDING"
+    return None
+
+
+class Recorder:
+    """Collects outcomes on the controller and writes the evidence at the end."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.evidence_path: Path | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        if "item" not in props:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed) or (
+                report.when == "teardown" and report.failed):
+            self.run.evidence.add(Outcome(
+                str(props["item"]), str(props["host"]), str(props["outcome"]),
+                str(props["message"]), report.nodeid.split("::")[-1].split("[")[0],
+                props.get("manual") == "yes"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        run = self.run
+        run.evidence.confirmations = dict(run.answers)
+        document = run.evidence.render(phases=set(run.options.phases),
+                                       meta=run.meta(datetime.now(UTC)))
+        self.document = document
+        self.evidence_path = evidence_json.write(run.artefact(".json"), document)
+        pending = document["summary"]["pending_items"]
+        if pending and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        document = getattr(self, "document", None)
+        if document is None:
+            return
+        tr = terminalreporter
+        tr.section("maintcheck")
+        for host, cause in document["unreachable"].items():
+            tr.write_line(f"unreachable: {host}: {cause}", red=True)
+        pending = document["summary"]["pending_items"]
+        if pending:
+            tr.write_line(f"checklist incomplete: {len(pending)} items pending "
+                          f"({', '.join(pending)})", yellow=True)
+        tr.write_line(f"verdict: {document['verdict']}", bold=True)
+        tr.write_line(f"evidence: {self.evidence_path}")
+
+
+# --- fixtures: how checks reach the run ---
+
+@pytest.fixture(scope="session")
+def maintcheck_run(request: pytest.FixtureRequest) -> Run:
+    run = request.config.stash.get(RUN, None)
+    if run is None:
+        pytest.fail("maintcheck fixtures need a checklist run (pytest checks/...)",
+                    pytrace=False)
+    return run
+
+
+@pytest.fixture
+def expect(target: Host) -> Expectations:
+    """What the inventory expects of this host."""
+    return target.expect
+
+
+@pytest.fixture
+def facts(maintcheck_run: Run, target: Host) -> Facts:
+    """This host's facts, gathered once for every host of the run."""
+    return maintcheck_run.targets.facts_of(target)
+
+
+@pytest.fixture
+def runner(maintcheck_run: Run, target: Host) -> Runner:
+    """The read-only runner of this host."""
+    return maintcheck_run.targets.runners[target.name]
+
+
+@pytest.fixture(scope="session")
+def change(maintcheck_run: Run) -> Change:
+    """The change: id, window, operator, contacts."""
+    return maintcheck_run.change
+
+
+@pytest.fixture(scope="session")
+def confirmations(maintcheck_run: Run) -> dict[str, Confirmation]:
+    return maintcheck_run.answers
+
+
+@pytest.fixture(scope="session")
+def assess() -> Any:
+    """The findings functions: ``assert assess.capacity(facts, expect) == []``."""
+    from maintcheck import assess as module
+
+    return module
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The current time, UTC."""
+    return datetime.now(UTC)
+
+
+@pytest.fixture(scope="session")
+def window_start(change: Change) -> int | None:
+    """The window's start as a Unix time, or None when no window was given."""
+    return int(change.window.start.timestamp()) if change.window else None
+
+
+@pytest.fixture(scope="session")
+def pre_evidence(maintcheck_run: Run) -> Path:
+    """Where this change's pre-maintenance evidence is."""
+    return maintcheck_run.report_dir / "pre.json"
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """``assert findings == []`` fails with the host and what was found, one per line."""
+    from maintcheck.assess import Findings
+
+    if isinstance(left, Findings) and op == "==" and right == []:
+        return [f"{left.host}: {len(left)} finding(s)", *(f"  {f}" for f in left)]
+    return None

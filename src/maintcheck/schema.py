@@ -111,6 +111,8 @@ VARIABLES: tuple[Var, ...] = (
         ("4.7",)),
     Var("security_updates_allowed", "int", 0, "Pending security updates tolerated.",
         ("4.6", "12.1")),
+    Var("package_lists_max_age_days", "float", 7.0,
+        "Package lists older than this make the pending-update list untrustworthy.", ("12.1",)),
     # --- network ---
     Var("dependencies", "list[str]", [],
         "`host:port` endpoints each host must reach over TCP.", ("7.5",)),

@@ -1,0 +1,35 @@
+"""6. Monitoring & Alerts (host-level items; service-level ones are in test_06_services.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.checklist("6.3")
+@pytest.mark.applies_to("log_shipper")
+def test_log_shipper_active_with_recent_entries(facts, expect, assess) -> None:
+    """The log shipper runs and the newest log entry is recent."""
+    assert assess.inactive(facts, [expect.log_shipper]) == []
+    age = facts.newest_log_age_seconds
+    assert age is not None and age <= expect.log_max_age_minutes * 60, (
+        f"{facts.host}: newest log entry is {age if age is not None else 'missing'} s old, "
+        f"expected at most {expect.log_max_age_minutes} min")
+
+
+@pytest.mark.checklist("6.4")
+@pytest.mark.applies_to("security_units")
+def test_security_monitoring_units_active(facts, expect, assess) -> None:
+    """Security monitoring units (auditd, fail2ban, ...) are active."""
+    assert assess.inactive(facts, expect.security_units) == []
+
+
+@pytest.mark.checklist("6.5")
+@pytest.mark.manual
+def test_performance_dashboards_updated() -> None:
+    """Have the performance dashboards been updated for the change?"""
+
+
+@pytest.mark.checklist("6.6")
+def test_capacity_utilisation_within_thresholds(facts, expect, assess) -> None:
+    """Disk, inodes, memory and load are within thresholds during the window."""
+    assert assess.capacity(facts, expect) == []

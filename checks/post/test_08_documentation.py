@@ -1,0 +1,35 @@
+"""8. Documentation & Reporting."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.checklist("8.1")
+def test_pre_maintenance_report_exists(pre_evidence) -> None:
+    """The pre-maintenance evidence of this change was generated (reports/<change>/pre.json)."""
+    assert pre_evidence.exists(), f"no pre-maintenance evidence at {pre_evidence}"
+
+
+@pytest.mark.checklist("8.2")
+@pytest.mark.manual
+def test_issues_and_resolutions_documented() -> None:
+    """Are the issues met and their resolutions documented?"""
+
+
+@pytest.mark.checklist("8.4")
+@pytest.mark.manual
+def test_lessons_learned_captured() -> None:
+    """Have the lessons learned been captured?"""
+
+
+@pytest.mark.checklist("8.5")
+@pytest.mark.manual
+def test_change_documentation_updated() -> None:
+    """Is the change documentation updated?"""
+
+
+@pytest.mark.checklist("8.6")
+@pytest.mark.manual
+def test_stakeholders_notified_of_completion() -> None:
+    """Have the stakeholders been notified of completion?"""

@@ -1,0 +1,38 @@
+"""9. Cleanup & Follow-up (9.4 is in test_09_services.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.checklist("9.1")
+def test_maintenance_status_file_removed(facts, expect) -> None:
+    """The maintenance status file is gone after the window."""
+    assert not facts.path(expect.status_file).exists, (
+        f"{facts.host}: {expect.status_file} still present, expected removed")
+
+
+@pytest.mark.checklist("9.2")
+@pytest.mark.applies_to("temp_paths")
+def test_temporary_files_cleaned(facts, expect, assess) -> None:
+    """Declared temporary paths are empty or absent."""
+    assert assess.not_empty(facts, expect.temp_paths) == []
+
+
+@pytest.mark.checklist("9.3")
+@pytest.mark.applies_to("backups")
+def test_old_backups_archived(facts, expect, assess) -> None:
+    """Nothing older than its retention is left in the hot backup path."""
+    assert assess.expired_backups(facts, expect.backups) == []
+
+
+@pytest.mark.checklist("9.5")
+@pytest.mark.manual
+def test_follow_up_tasks_scheduled() -> None:
+    """Are the follow-up tasks scheduled?"""
+
+
+@pytest.mark.checklist("9.6")
+@pytest.mark.manual
+def test_post_maintenance_review_scheduled() -> None:
+    """Is the post-maintenance review scheduled?"""

@@ -1,0 +1,20 @@
+"""14. Infrastructure Changes, after the window (with --maintenance-type infrastructure)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.checklist("14.4")
+@pytest.mark.applies_to("dns")
+def test_dns_names_resolve_as_declared(facts, expect, assess) -> None:
+    """Declared names resolve to exactly the expected addresses."""
+    assert assess.dns_mismatches(facts, expect.dns) == []
+
+
+@pytest.mark.checklist("14.6")
+@pytest.mark.applies_to("firewall_rules")
+def test_firewall_rules_present(facts, expect) -> None:
+    """Every expected rule fragment is in the loaded ruleset."""
+    missing = [rule for rule in expect.firewall_rules if rule not in facts.firewall]
+    assert missing == [], f"{facts.host}: firewall rules missing: {missing}"

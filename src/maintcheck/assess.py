@@ -1,0 +1,209 @@
+"""Findings: facts measured against expectations, as sentences naming expected and found.
+
+Each function returns the list of what is wrong (empty when all is well), so a check reads
+``assert findings == []`` and its failure message is the list itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from maintcheck.facts import Facts
+
+HOUR = 3600
+
+
+class Findings(list[str]):
+    """What is wrong on one host; compares equal to ``[]`` when nothing is."""
+
+    def __init__(self, host: str, found: Iterable[str] = ()) -> None:
+        super().__init__(found)
+        self.host = host
+
+    def __repr__(self) -> str:
+        return f"{self.host}: " + "; ".join(self) if self else f"{self.host}: nothing wrong"
+
+
+def capacity(facts: Facts, expect: Mapping[str, Any]) -> Findings:
+    """Disk, inode, memory and load use above the host's thresholds."""
+    found = []
+    for mount in facts.mounts(expect["filesystems"]):
+        if mount.used_percent > expect["disk_max_percent"]:
+            found.append(f"disk {mount.mount} {mount.used_percent}% used, expected at most "
+                         f"{expect['disk_max_percent']}%")
+        if mount.inode_percent is not None and mount.inode_percent > expect["inode_max_percent"]:
+            found.append(f"inodes {mount.mount} {mount.inode_percent}% used, expected at most "
+                         f"{expect['inode_max_percent']}%")
+    memory = facts.memory_used_percent
+    if memory > expect["memory_max_percent"]:
+        found.append(f"memory {memory}% used, expected at most {expect['memory_max_percent']}%")
+    per_cpu = round(facts.load5 / max(1, facts.cpus), 2)
+    if per_cpu > expect["load_max_per_cpu"]:
+        found.append(f"5-minute load {facts.load5} on {facts.cpus} CPU(s) = {per_cpu} per CPU, "
+                     f"expected at most {expect['load_max_per_cpu']}")
+    return Findings(facts.host, found)
+
+
+def inactive(facts: Facts, units: Iterable[str]) -> Findings:
+    """Declared services that are not running: systemd units, or processes without systemd."""
+    if not facts.systemd:
+        return Findings(facts.host, [f"{u}: no running process of that name (no systemd)"
+                                     for u in units
+                                     if u.removesuffix(".service") not in facts.processes])
+    return Findings(facts.host, [f"{u}: {facts.unit(u).active_state}/{facts.unit(u).sub_state}, expected active"
+            + ("" if facts.unit(u).exists else " (unit not found)")
+            for u in units if not facts.unit(u).is_active])
+
+
+def still_running_or_failed(facts: Facts, units: Iterable[str]) -> Findings:
+    """Units meant to be stopped that are still active, or that ended failed."""
+    found = []
+    for name in units:
+        unit = facts.unit(name)
+        if unit.is_active or unit.active_state in ("activating", "deactivating", "reloading"):
+            found.append(f"{name}: {unit.active_state}, expected stopped for the window")
+        elif unit.active_state == "failed" or unit.result not in ("success", ""):
+            found.append(f"{name}: ended {unit.active_state} (result {unit.result}), expected a "
+                         "clean stop")
+    return Findings(facts.host, found)
+
+
+def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | None = None,
+            default_max_age_hours: float = 26.0) -> Findings:
+    """Backup sets whose newest file is missing, stale, too small or fails its checksum."""
+    found = []
+    for spec in sets:
+        glob = spec["glob"]
+        backup = facts.backups(glob)
+        newest = backup.newest
+        if newest is None:
+            found.append(f"{glob}: no backup file found")
+            continue
+        mtime, size, path = newest
+        age_hours = (facts.now - mtime) / HOUR
+        max_age = float(spec.get("max_age_hours", default_max_age_hours))
+        if since is not None and mtime < since:
+            found.append(f"{path}: written {age_hours:.1f} h ago, before the window started; "
+                         "expected a backup taken in the window")
+        elif since is None and age_hours > max_age:
+            found.append(f"{path}: {age_hours:.1f} h old, expected at most {max_age:g} h")
+        if size < int(spec.get("min_bytes", 1)):
+            found.append(f"{path}: {size} bytes, expected at least {spec.get('min_bytes', 1)}")
+        if backup.sidecar_sha256 and backup.sidecar_sha256 != backup.newest_sha256:
+            found.append(f"{path}: sha256 {backup.newest_sha256[:16]}... does not match its "
+                         f".sha256 sidecar {backup.sidecar_sha256[:16]}...")
+    return Findings(facts.host, found)
+
+
+def expired_backups(facts: Facts, sets: Iterable[Mapping[str, Any]]) -> Findings:
+    """Files older than their set's retention still in the hot backup path."""
+    found = []
+    for spec in sets:
+        if "retention_days" not in spec:
+            continue
+        limit = float(spec["retention_days"]) * 24 * HOUR
+        old = [path for mtime, _, path in facts.backups(spec["glob"]).files
+               if facts.now - mtime > limit]
+        if old:
+            found.append(f"{spec['glob']}: {len(old)} file(s) older than "
+                         f"{spec['retention_days']:g} days left unarchived: {', '.join(old[:3])}")
+    return Findings(facts.host, found)
+
+
+def paths_missing(facts: Facts, paths: Iterable[str], *, executable: bool = False) -> Findings:
+    found = []
+    for path in paths:
+        info = facts.path(path)
+        if not info.exists:
+            found.append(f"{path}: absent, expected present")
+        elif executable and not info.is_executable:
+            found.append(f"{path}: mode {info.mode}, expected executable")
+    return Findings(facts.host, found)
+
+
+def scripts_invalid(facts: Facts, scripts: Iterable[str]) -> Findings:
+    """Rollback scripts that are absent, not executable or fail ``sh -n``."""
+    found = paths_missing(facts, scripts, executable=True)
+    for script in scripts:
+        ok, said = facts.syntax(script)
+        if facts.path(script).exists and not ok:
+            found.append(f"{script}: sh -n rejects it: {said or 'syntax error'}")
+    return Findings(facts.host, found)
+
+
+def config_mismatches(facts: Facts, files: Iterable[Mapping[str, Any]]) -> Findings:
+    found = []
+    for spec in files:
+        path = spec["path"]
+        info = facts.path(path)
+        if not info.exists:
+            found.append(f"{path}: absent")
+            continue
+        if spec.get("sha256") and info.sha256 != spec["sha256"]:
+            found.append(f"{path}: sha256 {info.sha256[:16]}..., expected "
+                         f"{spec['sha256'][:16]}...")
+        if spec.get("contains"):
+            lines = set((facts.content(path) or "").splitlines())
+            missing = [line for line in spec["contains"] if line not in lines]
+            if missing:
+                found.append(f"{path}: lacks line(s) {missing}")
+    return Findings(facts.host, found)
+
+
+def version_key(version: str) -> list[tuple[int, int | str]]:
+    """A Debian-ish version as comparable parts: ``1.22.1-9`` < ``1.22.10``."""
+    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    parts: list[tuple[int, int | str]] = [(1, int(epoch) if epoch.isdigit() else 0)]
+    for token in re.findall(r"\d+|[A-Za-z]+|~", rest):
+        if token == "~":
+            parts.append((-1, 0))
+        elif token.isdigit():
+            parts.append((1, int(token)))
+        else:
+            parts.append((0, token))
+    return parts
+
+
+def versions_below(facts: Facts, wanted: Mapping[str, str]) -> Findings:
+    installed = facts.packages
+    found = []
+    for name, minimum in wanted.items():
+        have = installed.get(name)
+        if have is None:
+            found.append(f"{name}: not installed, expected >= {minimum}")
+        elif version_key(have) < version_key(str(minimum)):
+            found.append(f"{name}: {have} installed, expected >= {minimum}")
+    return Findings(facts.host, found)
+
+
+def timers_not_scheduled(facts: Facts, timers: Iterable[str]) -> Findings:
+    found = []
+    for name in timers:
+        unit = facts.unit(name if "." in name else f"{name}.timer")
+        if not unit.is_active:
+            found.append(f"{name}: {unit.active_state}, expected active")
+        elif unit.next_elapse in ("", "0", "n/a"):
+            found.append(f"{name}: active but has no next elapse time")
+    return Findings(facts.host, found)
+
+
+def not_empty(facts: Facts, paths: Iterable[str]) -> Findings:
+    found = []
+    for path in paths:
+        info = facts.path(path)
+        if info.exists and (info.kind != "directory" or info.entries):
+            what = f"{len(info.entries)}+ entries" if info.kind == "directory" else info.kind
+            found.append(f"{path}: {what} left, expected empty or absent")
+    return Findings(facts.host, found)
+
+
+def dns_mismatches(facts: Facts, names: Mapping[str, Iterable[str]]) -> Findings:
+    found = []
+    for name, addresses in names.items():
+        got = facts.resolves(name)
+        if got != set(addresses):
+            found.append(f"{name} resolves to {sorted(got) or 'nothing'}, expected "
+                         f"{sorted(addresses)}")
+    return Findings(facts.host, found)

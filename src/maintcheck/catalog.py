@@ -1,0 +1,162 @@
+"""The checklist as data: ``checks/checklist.yml`` loaded into frozen records."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from maintcheck.errors import InputError
+
+PHASES = ("pre", "during", "post")
+KINDS = ("automated", "manual", "both")
+MAINTENANCE_TYPES = ("security", "application", "infrastructure")
+ITEM_ID = re.compile(r"^\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One checklist line: ``Item("2.3", "Database replication status healthy", ...)``."""
+
+    id: str
+    title: str
+    section: int
+    section_title: str
+    phase: str
+    kind: str
+    maintenance_type: str | None
+
+    @property
+    def automated(self) -> bool:
+        return self.kind in ("automated", "both")
+
+    @property
+    def manual(self) -> bool:
+        return self.kind in ("manual", "both")
+
+    @property
+    def sort_key(self) -> tuple[int, int]:
+        section, number = self.id.split(".")
+        return int(section), int(number)
+
+
+@dataclass(frozen=True)
+class SignoffField:
+    field: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every item of the checklist, in the checklist's order."""
+
+    path: Path
+    title: str
+    items: tuple[Item, ...]
+    signoff: tuple[SignoffField, ...]
+
+    def __getitem__(self, item_id: str) -> Item:
+        for item in self.items:
+            if item.id == item_id:
+                return item
+        raise KeyError(item_id)
+
+    def __contains__(self, item_id: object) -> bool:
+        return any(item.id == item_id for item in self.items)
+
+    def sections(self) -> list[tuple[int, str, list[Item]]]:
+        """``[(1, "Planning & Preparation", [items...]), ...]`` in order."""
+        out: dict[int, tuple[int, str, list[Item]]] = {}
+        for item in self.items:
+            out.setdefault(item.section, (item.section, item.section_title, []))[2].append(item)
+        return list(out.values())
+
+    def select(self, phases: set[str] | None = None, kinds: set[str] | None = None,
+               types: set[str] | None = None) -> list[Item]:
+        """Items of the given phases, kinds and maintenance types (None: all)."""
+        return [i for i in self.items
+                if (phases is None or i.phase in phases)
+                and (kinds is None or i.kind in kinds or ("both" == i.kind and kinds & {
+                    "automated", "manual"}))
+                and (types is None or i.maintenance_type is None or i.maintenance_type in types)]
+
+
+def load(path: str | Path) -> Catalog:
+    """Load and validate the catalog; raises :class:`InputError` listing every problem."""
+    source = Path(path)
+    try:
+        node = yaml.compose(source.read_text(encoding="utf-8"))
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(str(source), [f"cannot read: {exc.strerror}"]) from None
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 0
+        raise InputError(str(source), [f"line {line}: {exc.problem}"]) from None
+    problems: list[str] = []
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
+        raise InputError(str(source), ["expected a mapping with a `sections` list"])
+    lines = item_lines(node)
+    items: list[Item] = []
+    for section in data["sections"]:
+        items += section_items(section, lines, problems)
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            problems.append(f"line {lines.get(item.id, '?')}: duplicate id {item.id}")
+        seen.add(item.id)
+    signoff = tuple(SignoffField(str(f.get("field")), str(f.get("label")))
+                    for f in data.get("signoff") or [] if isinstance(f, dict))
+    if problems:
+        raise InputError(str(source), problems)
+    return Catalog(source, str(data.get("title", "")), tuple(items), signoff)
+
+
+def section_items(section: Any, lines: dict[str, int], problems: list[str]) -> list[Item]:
+    if not isinstance(section, dict):
+        problems.append(f"a section is not a mapping: {section!r}")
+        return []
+    number, title = section.get("number"), str(section.get("title", ""))
+    mtype = section.get("maintenance_type")
+    if mtype is not None and mtype not in MAINTENANCE_TYPES:
+        problems.append(f"section {number}: maintenance_type must be one of "
+                        f"{', '.join(MAINTENANCE_TYPES)}, got {mtype!r}")
+    items = []
+    for raw in section.get("items") or []:
+        item_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
+        where = f"line {lines.get(item_id, '?')}"
+        if not ITEM_ID.match(item_id) or item_id.split(".")[0] != str(number):
+            problems.append(f"{where}: id {item_id!r} must be '{number}.N'")
+            continue
+        phase = raw.get("phase", section.get("phase"))
+        kind = raw.get("kind")
+        if phase not in PHASES:
+            problems.append(f"{where}: item {item_id} phase must be one of {PHASES}, got {phase!r}")
+        if kind not in KINDS:
+            problems.append(f"{where}: item {item_id} kind must be one of {KINDS}, got {kind!r}")
+        if not raw.get("title"):
+            problems.append(f"{where}: item {item_id} has no title")
+        items.append(Item(item_id, str(raw.get("title", "")), int(number), title, str(phase),
+                          str(kind), mtype))
+    return items
+
+
+def item_lines(node: yaml.Node | None) -> dict[str, int]:
+    """The line each item id is written on, for error messages."""
+    found: dict[str, int] = {}
+
+    def walk(n: yaml.Node) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key, value in n.value:
+                if getattr(key, "value", None) == "id" and isinstance(value, yaml.ScalarNode):
+                    found.setdefault(value.value, value.start_mark.line + 1)
+                walk(value)
+        elif isinstance(n, yaml.SequenceNode):
+            for child in n.value:
+                walk(child)
+
+    if node is not None:
+        walk(node)
+    return found

@@ -1,0 +1,129 @@
+"""The evidence JSON: what was checked, on which host, with what outcome, and who confirmed what.
+
+Deterministic: sorted keys, UTC times, outcomes sorted by item and host, so the same results
+give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from maintcheck.catalog import Catalog, Item
+from maintcheck.confirmations import Confirmation
+from maintcheck.redact import Redactor
+
+OUTCOMES = ("passed", "failed", "error", "not applicable", "pending", "skipped", "not run")
+# the order in which one outcome outweighs another when an item is summed across hosts
+WEIGHT = ("failed", "error", "pending", "not run", "skipped", "passed", "not applicable")
+VERDICTS = {"failed": "FAILED", "error": "ERROR", "pending": "INCOMPLETE", "not run": "INCOMPLETE"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One test's result on one host: ``Outcome("2.2", "web-01", "passed", "", test)``."""
+
+    item: str
+    host: str
+    outcome: str
+    message: str
+    test: str
+    manual: bool = False
+    observed: tuple[tuple[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"host": self.host, "outcome": self.outcome, "message": self.message,
+               "test": self.test, "manual": self.manual}
+        if self.observed:
+            out["observed"] = dict(self.observed)
+        return out
+
+
+def item_state(outcomes: list[Outcome]) -> str:
+    """The state of one item across its hosts and tests."""
+    if not outcomes:
+        return "not run"
+    present = {o.outcome for o in outcomes}
+    return next(w for w in WEIGHT if w in present)
+
+
+def verdict(states: list[str]) -> str:
+    """PASSED, FAILED, ERROR or INCOMPLETE for a run, from its item states."""
+    for state in ("failed", "error", "pending", "not run"):
+        if state in states:
+            return VERDICTS[state]
+    return "PASSED"
+
+
+@dataclass
+class Evidence:
+    """Collects a run's outcomes, then renders the evidence document."""
+
+    catalog: Catalog
+    redactor: Redactor
+    outcomes: list[Outcome] = field(default_factory=list)
+    confirmations: dict[str, Confirmation] = field(default_factory=dict)
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    def items(self, phases: set[str]) -> list[Item]:
+        """The catalog items a run of these phases answers for."""
+        ids = {o.item for o in self.outcomes}
+        return [i for i in self.catalog.items if i.phase in phases or i.id in ids]
+
+    def states(self, phases: set[str]) -> dict[str, str]:
+        return {i.id: item_state([o for o in self.outcomes if o.item == i.id])
+                for i in self.items(phases)}
+
+    def render(self, *, phases: set[str], meta: Mapping[str, Any]) -> dict[str, Any]:
+        """The whole evidence document for a run (meta: change, inventory, times, ...)."""
+        items = []
+        states = self.states(phases)
+        for item in self.items(phases):
+            mine = sorted((o for o in self.outcomes if o.item == item.id),
+                          key=lambda o: (o.host, o.test))
+            entry: dict[str, Any] = {
+                "id": item.id, "title": item.title, "section": item.section,
+                "section_title": item.section_title, "phase": item.phase, "kind": item.kind,
+                "maintenance_type": item.maintenance_type, "state": states[item.id],
+                "outcomes": [o.as_dict() for o in mine],
+            }
+            if item.id in self.confirmations:
+                entry["confirmation"] = self.confirmations[item.id].as_dict()
+            items.append(entry)
+        counts = {name: 0 for name in OUTCOMES}
+        for o in self.outcomes:
+            counts[o.outcome] += 1
+        counts["not run"] = sum(1 for s in states.values() if s == "not run")
+        pending = sorted((i for i, s in states.items() if s == "pending"),
+                         key=lambda x: tuple(int(p) for p in x.split(".")))
+        doc = dict(meta)
+        doc.update({
+            "phase": "+".join(p for p in ("pre", "during", "post") if p in phases),
+            "checklist": {"title": self.catalog.title, "items": len(items)},
+            "items": items,
+            "summary": {"outcomes": counts, "items": {s: list(states.values()).count(s)
+                                                      for s in sorted(set(states.values()))},
+                        "pending_items": pending},
+            "verdict": verdict(list(states.values())),
+            "confirmations": [c.as_dict() for _, c in sorted(self.confirmations.items())],
+        })
+        return self.redactor.value(doc)  # type: ignore[no-any-return]
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """The canonical text of an evidence document."""
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(path: Path, document: Mapping[str, Any]) -> Path:
+    """Write atomically, so an interrupted run never leaves half a file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(dumps(document), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,377 @@
+"""Host facts: gathered by one probe per host, many hosts at once, cached for the run."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from maintcheck.errors import CheckError, MissingData
+from maintcheck.inventory import Host
+from maintcheck.runner import Runner
+
+PROBE = resources.files("maintcheck").joinpath("probe.sh").read_text(encoding="utf-8")
+PROBE_SHA256 = hashlib.sha256(PROBE.encode()).hexdigest()
+MARK = "@@maintcheck "
+VIRTUAL_FS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "tmpfs", "cgroup", "cgroup2",
+                        "squashfs", "securityfs", "debugfs", "tracefs", "mqueue", "nsfs",
+                        "fusectl", "configfs", "pstore", "bpf", "autofs", "hugetlbfs", "ramfs",
+                        "binfmt_misc", "efivarfs", "rpc_pipefs"})
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A systemd unit as ``systemctl show`` sees it."""
+
+    name: str
+    load_state: str
+    active_state: str
+    sub_state: str
+    result: str
+    next_elapse: str
+    exec_status: str
+
+    @property
+    def is_active(self) -> bool:
+        return self.active_state == "active"
+
+    @property
+    def exists(self) -> bool:
+        return self.load_state not in ("not-found", "")
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    """A path's ``stat``: kind, mode, size, mtime, owner; sha256 for readable files."""
+
+    path: str
+    exists: bool
+    kind: str = ""
+    mode: str = ""
+    size: int = 0
+    mtime: int = 0
+    owner: str = ""
+    group: str = ""
+    sha256: str = ""
+    entries: tuple[str, ...] = ()
+
+    @property
+    def is_executable(self) -> bool:
+        return bool(self.mode) and int(self.mode, 8) & 0o111 != 0
+
+
+@dataclass(frozen=True)
+class Mount:
+    mount: str
+    fstype: str
+    used_percent: int
+    inode_percent: int | None
+
+
+@dataclass(frozen=True)
+class BackupSet:
+    """Files matching one backup glob: ``files`` are (mtime, size, path), oldest first."""
+
+    glob: str
+    files: tuple[tuple[int, int, str], ...]
+    newest_sha256: str
+    sidecar_sha256: str
+
+    @property
+    def newest(self) -> tuple[int, int, str] | None:
+        return self.files[-1] if self.files else None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the probe learnt about one host, parsed."""
+
+    host: str
+    raw: Mapping[str, str] = field(repr=False)
+
+    def section(self, name: str) -> str:
+        """The raw text of one probe section; a missing section is :class:`MissingData`."""
+        try:
+            return self.raw[name]
+        except KeyError:
+            raise MissingData(f"{self.host}: the probe gathered no {name!r}") from None
+
+    @property
+    def now(self) -> int:
+        return int(self.section("now").strip())
+
+    @property
+    def systemd(self) -> bool:
+        return self.section("pid1").strip() == "systemd"
+
+    @property
+    def cpus(self) -> int:
+        return int(self.section("nproc").split()[0])
+
+    @property
+    def load5(self) -> float:
+        return float(self.section("loadavg").split()[1])
+
+    @property
+    def memory_used_percent(self) -> float:
+        info = {}
+        for line in self.section("meminfo").splitlines():
+            key, _, rest = line.partition(":")
+            info[key] = int(rest.split()[0]) if rest.split() else 0
+        total = info.get("MemTotal", 0)
+        if not total:
+            raise MissingData(f"{self.host}: /proc/meminfo has no MemTotal")
+        available = info.get("MemAvailable", info.get("MemFree", 0))
+        return round(100.0 * (total - available) / total, 1)
+
+    def mounts(self, only: Iterable[str] = ()) -> list[Mount]:
+        """Filesystems with their use; by default every local, non-virtual one."""
+        inodes = {}
+        for line in self.section("dfi").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 6 and parts[4].rstrip("%").isdigit():
+                inodes[parts[5]] = int(parts[4].rstrip("%"))
+        wanted = set(only)
+        out = []
+        for line in self.section("df").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 7 or not parts[5].rstrip("%").isdigit():
+                continue
+            fstype, mount = parts[1], parts[6]
+            if wanted and mount not in wanted:
+                continue
+            if not wanted and fstype in VIRTUAL_FS:
+                continue
+            out.append(Mount(mount, fstype, int(parts[5].rstrip("%")), inodes.get(mount)))
+        missing = wanted - {m.mount for m in out}
+        if missing:
+            raise MissingData(f"{self.host}: no mounted filesystem at {', '.join(sorted(missing))}")
+        return out
+
+    @property
+    def listening_ports(self) -> set[int]:
+        ports = set()
+        for line in self.section("tcp").splitlines():
+            parts = line.split()
+            if len(parts) > 3 and parts[3] == "0A" and ":" in parts[1]:
+                ports.add(int(parts[1].rsplit(":", 1)[1], 16))
+        return ports
+
+    def unit(self, name: str) -> Unit:
+        """A declared unit; ``.service`` is implied as systemctl implies it."""
+        units = self.units
+        full = name if "." in name else f"{name}.service"
+        if full not in units:
+            raise MissingData(f"{self.host}: unit {name} was not probed")
+        return units[full]
+
+    @property
+    def units(self) -> dict[str, Unit]:
+        out = {}
+        for block in self.raw.get("units", "").split("\n\n"):
+            props = dict(line.partition("=")[::2] for line in block.splitlines() if "=" in line)
+            if "Id" in props:
+                out[props["Id"]] = Unit(props["Id"], props.get("LoadState", ""),
+                                        props.get("ActiveState", ""), props.get("SubState", ""),
+                                        props.get("Result", ""),
+                                        props.get("NextElapseUSecRealtime", ""),
+                                        props.get("ExecMainStatus", ""))
+        return out
+
+    @property
+    def failed_units(self) -> list[str]:
+        return [line.split()[0] for line in self.section("failed_units").splitlines()
+                if line.strip() and not line.startswith("0 ")]
+
+    @property
+    def processes(self) -> set[str]:
+        return {line.strip() for line in self.raw.get("processes", "").splitlines()}
+
+    @property
+    def packages(self) -> dict[str, str]:
+        """Installed packages and versions (dpkg)."""
+        out = {}
+        for line in self.section("packages").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3 and parts[2].startswith("ii"):
+                out[parts[0]] = parts[1]
+        return out
+
+    @property
+    def security_updates(self) -> list[str]:
+        """Pending security updates, ``pkg (new version)``, from a simulated upgrade."""
+        if "apt_simulate" in self.raw:
+            return sorted(
+                f"{line.split()[1]} ({line.split('(')[1].split()[0]})"
+                for line in self.raw["apt_simulate"].splitlines()
+                if line.startswith("Inst ") and "(" in line and "ecurity" in line)
+        if "dnf_security" in self.raw:
+            return sorted(line.split()[-1] for line in self.raw["dnf_security"].splitlines()
+                          if line.strip())
+        raise MissingData(f"{self.host}: no package manager to ask for security updates")
+
+    @property
+    def package_lists_age_days(self) -> float:
+        """Age of the newest package list (apt's Release files)."""
+        stamp = self.section("apt_lists").strip()
+        if not stamp.isdigit():
+            raise MissingData(f"{self.host}: no apt package lists to date the update list by")
+        return round((self.now - int(stamp)) / 86400, 2)
+
+    def path(self, path: str) -> PathInfo:
+        text = self.section(f"path {path}")
+        lines = text.splitlines()
+        if not lines:
+            return PathInfo(path, exists=False)
+        kind, mode, size, mtime, owner, group = (lines[0].split("|") + [""] * 6)[:6]
+        rest = lines[1:]
+        sha = rest[0] if rest and len(rest[0]) == 64 and kind == "regular file" else ""
+        entries = tuple(rest) if kind == "directory" else ()
+        return PathInfo(path, True, kind, mode, int(size or 0), int(mtime or 0), owner, group,
+                        sha, entries)
+
+    def content(self, path: str) -> str | None:
+        text = self.section(f"content {path}")
+        return text if text else None
+
+    def syntax(self, path: str) -> tuple[bool, str]:
+        """Whether ``sh -n`` accepted a script, and what it said."""
+        text = self.section(f"syntax {path}")
+        if "exit=" not in text:
+            return False, "not a file"
+        body, _, status = text.rpartition("exit=")
+        return status.strip() == "0", body.strip()
+
+    def backups(self, glob: str) -> BackupSet:
+        files, newest_sha, sidecar = [], "", ""
+        for line in self.section(f"glob {glob}").splitlines():
+            if line.startswith("newest_sha256="):
+                newest_sha = line.split("=", 1)[1]
+            elif line.startswith("sidecar="):
+                sidecar = line.split("=", 1)[1]
+            elif line.count("|") >= 2:
+                mtime, size, name = line.split("|", 2)
+                files.append((int(mtime), int(size), name))
+        return BackupSet(glob, tuple(sorted(files)), newest_sha, sidecar)
+
+    def user(self, name: str) -> tuple[bool, set[str]]:
+        """Whether an account exists, and its groups."""
+        text = self.section(f"user {name}")
+        groups = next((line[7:].split() for line in text.splitlines()
+                       if line.startswith("groups=")), [])
+        return bool(text.strip()), set(groups)
+
+    def resolves(self, name: str) -> set[str]:
+        return {line.strip() for line in self.section(f"dns {name}").splitlines() if line.strip()}
+
+    def reaches(self, endpoint: str) -> bool:
+        return self.section(f"connect {endpoint}").strip() == "open"
+
+    @property
+    def firewall(self) -> str:
+        return self.section("firewall")
+
+    @property
+    def newest_log_age_seconds(self) -> int | None:
+        stamps = [float(x) for x in (self.raw.get("journal_last", "").split()
+                                     + self.raw.get("syslog_mtime", "").split())
+                  if x.replace(".", "", 1).isdigit()]
+        return int(self.now - max(stamps)) if stamps else None
+
+
+def probe_header(host: Host) -> dict[str, list[str] | str]:
+    """What the probe must look at on this host, from the host's expectations."""
+    e = host.expect
+    units = [*e.services, *e.stopped_services, *e.security_units, *e.timers]
+    units += [u for u in (e.log_shipper, e.backup_unit) if u]
+    paths = [e.status_file, *e.rollback_scripts, *e.temp_paths]
+    paths += [p for p in (e.maintenance_mode, e.sudoers_file) if p]
+    if e.command_guard.startswith("/"):
+        paths.append(e.command_guard)
+    paths += [c["path"] for c in e.config_files]
+    return {
+        "UNITS": unique(units),
+        "PATHS": unique(paths),
+        "CONTENTS": unique([c["path"] for c in e.config_files if c.get("contains")]),
+        "SYNTAX": unique(e.rollback_scripts),
+        "GLOBS": unique([b["glob"] for b in e.backups]),
+        "USERS": unique([e.maintenance_user] if e.maintenance_user else []),
+        "NAMES": unique(list(e.dns)),
+        "CONNECT": unique(e.dependencies),
+        "SECURITY_UPDATES": "yes",
+        "FIREWALL": "yes" if e.firewall_rules else "no",
+        "LOGS": "yes" if e.log_shipper else "no",
+    }
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def render_probe(header: Mapping[str, list[str] | str]) -> str:
+    """The probe script with its variables: newline-separated lists, shell-quoted."""
+    lines = []
+    for name, value in header.items():
+        text = "\n".join(value) if isinstance(value, list) else value
+        lines.append(f"{name}={shlex.quote(text)}")
+    return "\n".join(lines) + "\n" + PROBE
+
+
+def parse(host: str, output: str) -> Facts:
+    """Split probe output into its sections; a probe cut short is :class:`MissingData`."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            current = sections.setdefault(line[len(MARK):], [])
+        elif current is not None:
+            current.append(line)
+    if "end" not in sections:
+        raise MissingData(f"{host}: the probe's output was cut short")
+    return Facts(host, {k: "\n".join(v).strip("\n") for k, v in sections.items()})
+
+
+def gather_one(host: Host, runner: Runner, timeout: float) -> Facts:
+    """Run the probe on one host and parse it."""
+    result = runner.run(["sh", "-s"], stdin=render_probe(probe_header(host)), timeout=timeout,
+                        approved=f"probe.sh sha256:{PROBE_SHA256}")
+    return parse(host.name, result.stdout)
+
+
+@dataclass
+class FactCache:
+    """Facts of every host, gathered together on first use; a host's failure is kept too."""
+
+    hosts: list[Host]
+    runners: Mapping[str, Runner]
+    timeout: float
+    concurrency: int = 32
+    results: dict[str, Facts | CheckError] = field(default_factory=dict)
+
+    def get(self, host: Host) -> Facts:
+        if host.name not in self.results:
+            self.gather([h for h in self.hosts if h.name not in self.results] or [host])
+        result = self.results[host.name]
+        if isinstance(result, CheckError):
+            raise type(result)(str(result))
+        return result
+
+    def gather(self, hosts: list[Host]) -> None:
+        def one(host: Host) -> tuple[str, Facts | CheckError]:
+            try:
+                return host.name, gather_one(host, self.runners[host.name], self.timeout)
+            except CheckError as exc:
+                return host.name, exc
+
+        workers = max(1, min(self.concurrency, len(hosts)))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self.results.update(pool.map(one, hosts))
+
+    @property
+    def unreachable(self) -> dict[str, str]:
+        return {name: str(r) for name, r in self.results.items() if isinstance(r, CheckError)}
+

@@ -1,0 +1,394 @@
+"""Read an Ansible inventory through ansible-core, as ``ansible-inventory --list`` means it.
+
+Every problem found (unparseable files, unknown ``maintcheck_`` keys, wrong types, impossible
+thresholds) is collected with its file and line, and raised once as :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from maintcheck.errors import InputError
+from maintcheck.schema import BY_NAME, PREFIX, Var
+
+# ansible reads its settings once, at import: a source it cannot parse must fail, not warn
+os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
+os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
+os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
+os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,yaml,ini,auto")
+
+PERCENT_VARS = ("disk_max_percent", "inode_max_percent", "memory_max_percent")
+YAML_SUFFIXES = (".yml", ".yaml", ".json")
+
+
+class Expectations(Mapping[str, Any]):
+    """A host's ``maintcheck_`` variables with documented defaults: ``expect.disk_max_percent``."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no inventory variable {PREFIX}{name}") from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host and how to reach it: ``Host("web-01", "10.0.0.5", 22, ...)``."""
+
+    name: str
+    address: str
+    port: int
+    user: str | None
+    identity: str | None
+    become: bool
+    local: bool
+    groups: tuple[str, ...]
+    expect: Expectations = field(repr=False, compare=False)
+    variables: Mapping[str, Any] = field(repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The hosts of an inventory, in inventory order, and how to select them."""
+
+    path: Path
+    sha256: str
+    hosts: tuple[Host, ...]
+    pattern_hosts: Any = field(repr=False, compare=False)  # callable: pattern -> host names
+
+    def select(self, pattern: str | None) -> list[Host]:
+        """Hosts matching an Ansible host pattern (``web:&prod``, ``!db``), in order."""
+        if not pattern:
+            return list(self.hosts)
+        names = set(self.pattern_hosts(pattern))
+        return [h for h in self.hosts if h.name in names]
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def shared(self, name: str) -> Any:
+        """A variable meant for the whole run (change id, contacts): the first host's value."""
+        values = [h.expect[name] for h in self.hosts if h.expect[name]]
+        return values[0] if values else BY_NAME[PREFIX + name].default
+
+
+def load(path: str | Path) -> Inventory:
+    """Load and validate an inventory file or directory; raises :class:`InputError`."""
+    source = Path(path)
+    if not source.exists():
+        raise InputError(str(source), ["inventory not found"])
+    problems = syntax_problems(source)
+    if problems:
+        raise InputError(str(source), problems)
+    manager, variables = read_with_ansible(source)
+    hosts: list[Host] = []
+    found: dict[str, None] = {}  # ordered set: the same group var is reported once
+    for name, host_vars, groups in variables:
+        expect, host_problems = validate(host_vars)
+        for problem in host_problems:
+            found[problem] = None
+        hosts.append(make_host(name, host_vars, groups, expect))
+    if not hosts:
+        found["the inventory has no hosts"] = None
+    if found:
+        raise InputError(str(source), list(found))
+
+    def pattern_hosts(pattern: str) -> list[str]:
+        return [h.name for h in manager.get_hosts(pattern)]
+
+    return Inventory(source, digest(source), tuple(hosts), pattern_hosts)
+
+
+def inventory_files(source: Path) -> list[Path]:
+    """Every file an inventory is made of, sorted: the source plus group_vars and host_vars."""
+    if source.is_file():
+        base = source.parent
+        files = [source]
+    else:
+        base = source
+        files = [p for p in source.iterdir() if p.is_file() and not p.name.startswith(".")]
+    for sub in ("group_vars", "host_vars"):
+        folder = base / sub
+        if folder.is_dir():
+            files += [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    return sorted(files)
+
+
+def digest(source: Path) -> str:
+    """sha256 over every file of the inventory, names included, so any edit changes it."""
+    h = hashlib.sha256()
+    for file in inventory_files(source):
+        h.update(str(file.relative_to(source.parent if source.is_file() else source)).encode())
+        h.update(b"\0")
+        h.update(file.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """Safe YAML that accepts Ansible's tags (``!vault``, ``!unsafe``) as plain values."""
+
+
+_TolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def syntax_problems(source: Path) -> list[str]:
+    """YAML syntax errors in every YAML file of the inventory, each with file and line."""
+    problems = []
+    for file in inventory_files(source):
+        if file.suffix not in YAML_SUFFIXES and not (file.parent.name.endswith("_vars")
+                                                     and file.suffix == ""):
+            continue
+        try:
+            yaml.load(file.read_text(encoding="utf-8"), Loader=_TolerantLoader)  # noqa: S506
+        except UnicodeDecodeError:
+            problems.append(f"{file}: not UTF-8 text")
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"{file}:{mark.line + 1}" if mark else str(file)
+            problems.append(f"{where}: YAML syntax error: {exc.problem or exc.context}")
+        except yaml.YAMLError as exc:
+            problems.append(f"{file}: YAML error: {exc}")
+        except OSError as exc:
+            problems.append(f"{file}: cannot read: {exc.strerror}")
+    return problems
+
+
+def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
+    """Hosts, their merged variables and groups, exactly as ansible-core resolves them."""
+    from ansible.errors import AnsibleError
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.utils.display import Display
+    from ansible.vars.manager import VariableManager
+
+    Display().verbosity = 0
+    loader = DataLoader()
+    try:
+        manager = InventoryManager(loader=loader, sources=[str(source)])
+        variables = VariableManager(loader=loader, inventory=manager)
+        result = []
+        for host in manager.get_hosts("all"):
+            host_vars = variables.get_vars(host=host, include_hostvars=False)
+            templar = Templar(loader=loader, variables=host_vars)
+            merged = {k: resolve(templar, v) for k, v in host_vars.items()
+                      if k.startswith(("ansible_", PREFIX))}
+            merged.update({k: v for k, v in host_vars.items() if k not in merged
+                           and not k.startswith(("ansible_", "inventory_", "group_names",
+                                                 "groups", "omit", "playbook_dir"))})
+            merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
+                                  if k.startswith(PREFIX)}
+            result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
+    except AnsibleError as exc:
+        raise InputError(str(source), [ansible_message(exc)]) from None
+    return manager, result
+
+
+def resolve(templar: Any, value: Any) -> Any:
+    """Render Jinja2 in a variable (``ansible_host: "{{ ip }}"``), as a play would."""
+    text = str(value)
+    if isinstance(value, str) and "{{" in text:
+        return templar.template(value)
+    return plain(value)
+
+
+def plain(value: Any) -> Any:
+    """Drop ansible's tagged types, so values compare and serialise as plain Python."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return str(value)
+
+
+def origin(value: Any) -> str:
+    """``file:line`` where ansible read a value, when it knows."""
+    try:
+        from ansible._internal._datatag._tags import Origin
+
+        tag = Origin.get_tag(value)
+    except Exception:  # noqa: BLE001 - an internal API: no origin is not an error
+        return ""
+    if tag is None or tag.path is None:
+        return ""
+    return f"{tag.path}:{tag.line_num}" if tag.line_num else str(tag.path)
+
+
+def ansible_message(exc: BaseException) -> str:
+    """ansible's error and every cause under it, on one line."""
+    parts = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 5:
+        text = " ".join(str(getattr(seen, "message", "") or seen).split())
+        if text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__
+    return ": ".join(parts)
+
+
+def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
+              expect: Expectations) -> Host:
+    connection = host_vars.get("ansible_connection")
+    local = connection == "local"
+    return Host(
+        name=name,
+        address=str(host_vars.get("ansible_host") or name),
+        port=int(host_vars.get("ansible_port") or 22),
+        user=host_vars.get("ansible_user") or None,
+        identity=(host_vars.get("ansible_ssh_private_key_file")
+                  or host_vars.get("ansible_private_key_file") or None),
+        become=truthy(host_vars.get("ansible_become", False)),
+        local=local,
+        groups=tuple(groups),
+        expect=expect,
+        variables={k: v for k, v in host_vars.items() if k != "_origins"},
+    )
+
+
+def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
+    """The host's expectations with defaults filled in, and every problem with its place."""
+    origins: Mapping[str, str] = host_vars.get("_origins", {})
+    problems = []
+    values: dict[str, Any] = {v.name: v.default for v in BY_NAME.values()}
+    for key, value in host_vars.items():
+        if not key.startswith(PREFIX):
+            continue
+        where = origins.get(key) or "inventory"
+        spec = BY_NAME.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(key, list(BY_NAME), n=1, cutoff=0.75)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            problems.append(f"{where}: unknown variable {key}{hint}")
+            continue
+        problem = type_problem(spec, value)
+        if problem:
+            problems.append(f"{where}: {key} {problem}")
+            continue
+        values[spec.name] = value
+    problems += threshold_problems(values, origins)
+    return Expectations(values), problems
+
+
+def type_problem(spec: Var, value: Any) -> str | None:
+    """Why a value does not fit its documented type, or None."""
+    kind = spec.type
+    if value is None:
+        return f"is empty; expected {kind}"
+    if kind == "str":
+        return None if isinstance(value, str) else f"must be a string, got {describe(value)}"
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"must be true or false, got {describe(value)}"
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"must be an integer, got {describe(value)}"
+    if kind == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if ok else f"must be a number, got {describe(value)}"
+    if kind.startswith("list"):
+        if not isinstance(value, list):
+            return f"must be a list, got {describe(value)}"
+        inner = kind[5:-1]
+        for i, element in enumerate(value):
+            problem = element_problem(spec, inner, element)
+            if problem:
+                return f"item {i + 1} {problem}"
+        return None
+    if kind.startswith("dict"):
+        if not isinstance(value, Mapping):
+            return f"must be a mapping, got {describe(value)}"
+        if kind == "dict[str,list[str]]":
+            bad = [k for k, v in value.items() if not isinstance(v, list)]
+            return f"values must be lists (see {', '.join(map(str, bad))})" if bad else None
+        return None
+    return None
+
+
+def element_problem(spec: Var, inner: str, element: Any) -> str | None:
+    if inner == "str":
+        return None if isinstance(element, str) else f"must be a string, got {describe(element)}"
+    if inner == "int":
+        ok = isinstance(element, int) and not isinstance(element, bool) and 0 < element < 65536
+        return None if ok else f"must be a port number, got {describe(element)}"
+    if inner == "dict":
+        if not isinstance(element, Mapping):
+            return f"must be a mapping, got {describe(element)}"
+        problems = []
+        for key in element:
+            if key not in spec.keys:
+                close = difflib.get_close_matches(str(key), list(spec.keys), n=1, cutoff=0.7)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(f"unknown key {key!r}{hint}")
+        problems += [f"needs {key!r}" for key, t in spec.keys.items()
+                     if t.endswith("!") and key not in element]
+        return "; ".join(problems) or None
+    return None
+
+
+def threshold_problems(values: Mapping[str, Any], origins: Mapping[str, str]) -> list[str]:
+    """Thresholds that are well-typed but impossible."""
+    problems = []
+
+    def where(name: str) -> str:
+        return origins.get(PREFIX + name) or "inventory"
+
+    for name in PERCENT_VARS:
+        value = values[name]
+        if isinstance(value, int) and not 0 < value <= 100:
+            problems.append(f"{where(name)}: {PREFIX}{name} must be between 1 and 100, got {value}")
+    for name in ("load_max_per_cpu", "replication_max_lag_seconds", "connect_timeout",
+                 "command_timeout", "http_timeout", "log_max_age_minutes"):
+        value = values[name]
+        if isinstance(value, (int, float)) and value <= 0:
+            problems.append(f"{where(name)}: {PREFIX}{name} must be above 0, got {value}")
+    warn, fail = values["tls_warn_days"], values["tls_fail_days"]
+    if isinstance(warn, int) and isinstance(fail, int) and warn < fail:
+        problems.append(f"{where('tls_warn_days')}: {PREFIX}tls_warn_days ({warn}) must not be "
+                        f"below {PREFIX}tls_fail_days ({fail})")
+    role = values["postgres_role"]
+    if role not in ("", "primary", "replica"):
+        problems.append(f"{where('postgres_role')}: {PREFIX}postgres_role must be primary or "
+                        f"replica, got {role!r}")
+    return problems
+
+
+def truthy(value: Any) -> bool:
+    """Ansible's reading of a boolean: INI files give strings such as ``"yes"``."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on", "y"}
+    return bool(value)
+
+
+def describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]

@@ -1,0 +1,147 @@
+"""One maintcheck run: everything the plugin wires together, built from options, not pytest."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from maintcheck import __version__, catalog, inventory
+from maintcheck.catalog import MAINTENANCE_TYPES, PHASES, Catalog
+from maintcheck.change import CHANGE_ID, CONTACTS, Change, Window
+from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
+from maintcheck.errors import InputError
+from maintcheck.evidence import Evidence
+from maintcheck.facts import PROBE_SHA256
+from maintcheck.redact import Redactor
+from maintcheck.targets import Targets
+
+
+@dataclass(frozen=True)
+class Options:
+    """The run's options, as given on the command line or in the ini."""
+
+    inventory: str
+    checklist: str
+    reports: str
+    phases: frozenset[str]
+    limit: str | None = None
+    change: str | None = None
+    window: str | None = None
+    operator: str | None = None
+    contacts: dict[str, str | None] = field(default_factory=dict)
+    maintenance_types: str | None = None
+    answers: str | None = None
+    concurrency: int = 32
+
+
+@dataclass
+class Run:
+    """A loaded run: catalog, inventory, targets, change, confirmations, evidence."""
+
+    options: Options
+    catalog: Catalog
+    targets: Targets
+    change: Change
+    redactor: Redactor
+    evidence: Evidence
+    answers: dict[str, Confirmation]
+    started: datetime
+
+    @property
+    def phase(self) -> str:
+        return "+".join(p for p in PHASES if p in self.options.phases)
+
+    @property
+    def report_dir(self) -> Path:
+        return Path(self.options.reports) / self.change.id
+
+    def artefact(self, suffix: str) -> Path:
+        return self.report_dir / f"{self.phase}{suffix}"
+
+    def type_selected(self, maintenance_type: str | None) -> bool:
+        return maintenance_type is None or maintenance_type in self.change.maintenance_types
+
+    def meta(self, finished: datetime) -> dict[str, Any]:
+        """Everything but the outcomes, for the evidence."""
+        inv = self.targets.inventory
+        return {
+            "change": self.change.as_dict(),
+            "inventory": {"path": str(inv.path), "sha256": inv.sha256,
+                          "limit": self.options.limit or "",
+                          "hosts": [h.name for h in self.targets.hosts]},
+            "maintcheck": {"version": __version__, "probe_sha256": PROBE_SHA256,
+                           "suite_commit": suite_commit(Path(self.options.checklist).parent),
+                           "python": platform.python_version()},
+            "started_at": utc_stamp(self.started),
+            "finished_at": utc_stamp(finished),
+            "unreachable": dict(sorted(self.targets.unreachable.items())),
+            "audit": {name: r.inner.audit.entries for name, r in sorted(
+                self.targets.runners.items())},
+        }
+
+
+def build(options: Options, *, now: datetime | None = None) -> Run:
+    """Load everything a run needs; every input problem is raised as one InputError."""
+    now = now or datetime.now(UTC)
+    problems: list[str] = []
+    cat = catalog.load(options.checklist)
+    inv = inventory.load(options.inventory)
+    redactor = Redactor()
+    for host in inv.hosts:
+        redactor.learn(host.variables, host.expect.secret_vars)
+    redactor.learn(dict(os.environ))
+    limit = options.limit or None
+    if limit and not inv.select(limit):
+        problems.append(f"--limit {limit!r} matches no host of {inv.path}")
+    change_id = options.change or inv.shared("change") or f"adhoc-{now:%Y%m%d}"
+    if not CHANGE_ID.match(change_id):
+        problems.append(f"--change {change_id!r} must be letters, digits, '.', '_' or '-' "
+                        "(it names the evidence folder)")
+    window = None
+    window_text = options.window or inv.shared("window")
+    if window_text:
+        try:
+            window = Window.parse(window_text)
+        except ValueError as exc:
+            problems.append(f"--window: {exc}")
+    types = tuple(t.strip() for t in (options.maintenance_types or "").split(",") if t.strip())
+    bad_types = [t for t in types if t not in MAINTENANCE_TYPES]
+    if bad_types:
+        problems.append(f"--maintenance-type {','.join(bad_types)}: choose from "
+                        f"{','.join(MAINTENANCE_TYPES)}")
+    if options.concurrency < 1:
+        problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
+    contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
+    change = Change(change_id, window, options.operator or getpass.getuser(),
+                    maintenance_types=types, **contacts)
+    answers: dict[str, Confirmation] = {}
+    if options.answers:
+        try:
+            answers = load_answers(options.answers, cat, now=now)
+        except InputError as exc:
+            problems += [f"{exc.source}: {p}" for p in exc.problems]
+    if problems:
+        raise InputError("maintcheck options", problems)
+    targets = Targets(inv, limit, redactor, concurrency=options.concurrency)
+    return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now)
+
+
+def suite_commit(where: Path) -> str:
+    """The git commit of the checks, marked ``+dirty`` when they were edited."""
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=5, check=False)
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--", "."],
+                               capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
