@@ -1,0 +1,950 @@
+"""Signed evidence: a manifest of every artefact, with a detached CMS signature openssl verifies.
+
+>>> signer = load_signer(Path("op.key"), Path("op.crt"), passphrase=None)
+>>> sign_directory(Path("reports/CHG-1"), signer)
+>>> verify_directory(Path("reports/CHG-1"), ca_path=Path("org-ca.pem")).signer
+'CN=Ada Operator'
+
+cryptography can make CMS signatures but cannot verify them, so ``verify_directory`` reads the
+SignedData with a small DER reader and checks the signature itself. Auditors can instead run::
+
+    openssl cms -verify -binary -inform DER -in MANIFEST.json.p7s -content MANIFEST.json \\
+        -CAfile <signer cert or org CA> -purpose any -out /dev/null
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal, TypeAlias
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509 import verification
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from maintcheck.errors import MaintcheckError
+
+__all__ = [
+    "MANIFEST",
+    "SIGNATURE",
+    "KeyFiles",
+    "Signer",
+    "SigningError",
+    "VerificationError",
+    "Verified",
+    "generate_key",
+    "load_signer",
+    "sign_directory",
+    "verify_directory",
+]
+
+MANIFEST = "MANIFEST.json"
+SIGNATURE = "MANIFEST.json.p7s"
+MANIFEST_FORMAT = "maintcheck-manifest/1"
+RSA_BITS = 3072
+MIN_RSA_BITS = 2048
+# A certificate made on one machine is checked on another: start it a little early so that
+# clock skew between them does not make a fresh certificate "not yet valid".
+BACKDATE = dt.timedelta(minutes=5)
+
+KeyType = Literal["ec", "rsa"]
+SigningKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+SIGNING_PURPOSES = frozenset({ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                              ExtendedKeyUsageOID.CODE_SIGNING,
+                              ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE})
+LEAF_EXTENSIONS: tuple[tuple[x509.ExtensionType, bool], ...] = (
+    (x509.BasicConstraints(ca=False, path_length=None), True),
+    (x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
+                   data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                   crl_sign=False, encipher_only=False, decipher_only=False), True),
+    # emailProtection is what `openssl cms -verify` checks without -purpose; codeSigning is
+    # what an organisation's CA is most likely to have a profile for.
+    (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION,
+                            ExtendedKeyUsageOID.CODE_SIGNING]), False),
+)
+
+OID_DATA = "1.2.840.113549.1.7.1"
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
+    "2.16.840.1.101.3.4.2.1": hashes.SHA256,
+    "2.16.840.1.101.3.4.2.2": hashes.SHA384,
+    "2.16.840.1.101.3.4.2.3": hashes.SHA512,
+}
+# signature algorithm OID -> (key kind, hash it implies or None when the digestAlgorithm decides)
+SIGNATURE_ALGORITHMS: dict[str, tuple[str, str | None]] = {
+    "1.2.840.10045.2.1": ("ec", None),
+    "1.2.840.10045.4.3.2": ("ec", "sha256"),
+    "1.2.840.10045.4.3.3": ("ec", "sha384"),
+    "1.2.840.10045.4.3.4": ("ec", "sha512"),
+    "1.2.840.113549.1.1.1": ("rsa", None),
+    "1.2.840.113549.1.1.11": ("rsa", "sha256"),
+    "1.2.840.113549.1.1.12": ("rsa", "sha384"),
+    "1.2.840.113549.1.1.13": ("rsa", "sha512"),
+}
+
+
+# what cryptography raises for a malformed certificate, some of it only when a field is first read
+CERTIFICATE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion,
+                      x509.DuplicateExtension, x509.UnsupportedGeneralNameType,
+                      CryptographyDeprecationWarning)
+
+
+class SigningError(MaintcheckError):
+    """A key, certificate or directory cannot be used to sign; the message names each file."""
+
+
+class VerificationError(MaintcheckError):
+    """Signed evidence does not verify; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class KeyFiles:
+    """What ``generate_key`` wrote: the key, and either a certificate or a signing request."""
+
+    key: Path
+    certificate: Path | None
+    request: Path | None
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A private key with its certificate and the chain sent along: ``load_signer(...)``."""
+
+    key: SigningKey = field(repr=False)
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+
+@dataclass(frozen=True)
+class Verified:
+    """Evidence that verified: ``verify_directory(d).trust`` says how far to believe the signer."""
+
+    signer: str
+    # the signer's own clock, taken into the signed manifest: not a trusted timestamp
+    signed_at: dt.datetime
+    files: tuple[str, ...]
+    # as `openssl x509 -noout -fingerprint -sha256` prints it, to compare out of band
+    fingerprint: str
+    self_signed: bool
+    # subject of the trust anchor from ca_path; None when no CA file was given
+    ca: str | None
+
+    @property
+    def trusted(self) -> bool:
+        return self.ca is not None
+
+    @property
+    def trust(self) -> str:
+        if self.ca is not None:
+            return f"trusted: signer certificate is anchored at {self.ca}"
+        kind = "self-signed" if self.self_signed else "CA-issued"
+        return (f"untrusted but consistent: {kind} certificate and no CA given; "
+                f"compare its SHA-256 fingerprint {self.fingerprint}")
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+def generate_key(key_path: Path, *, common_name: str, passphrase: bytes | None,
+                 self_signed: bool = True, cert_path: Path | None = None,
+                 csr_path: Path | None = None, days: int = 365, now: dt.datetime | None = None,
+                 key_type: KeyType = "ec") -> KeyFiles:
+    """Write a 0600 key and a self-signed certificate, or a CSR for the organisation's CA.
+
+    >>> generate_key(Path("op.key"), common_name="Ada Operator", passphrase=None).certificate
+    PosixPath('op.crt')
+    """
+    at = _utc(now)
+    key_path = Path(key_path)
+    if self_signed:
+        out = Path(cert_path) if cert_path is not None else key_path.with_suffix(".crt")
+    else:
+        out = Path(csr_path) if csr_path is not None else key_path.with_suffix(".csr")
+    problems = _generate_problems(key_path, out, common_name, passphrase, days, key_type,
+                                  stray=csr_path if self_signed else cert_path)
+    if problems:
+        raise SigningError(_report(f"cannot create key {key_path}", problems))
+
+    key: SigningKey = (ec.generate_private_key(ec.SECP256R1()) if key_type == "ec"
+                       else rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS))
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase
+        else serialization.NoEncryption())
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                encryption)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    if self_signed:
+        out_pem = _self_signed(key, name, at, days).public_bytes(serialization.Encoding.PEM)
+    else:
+        request = x509.CertificateSigningRequestBuilder().subject_name(name)
+        for extension, critical in LEAF_EXTENSIONS:
+            request = request.add_extension(extension, critical=critical)
+        out_pem = request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    _write_new(key_path, key_pem, 0o600)
+    try:
+        _write_new(out, out_pem, 0o644)
+    except SigningError:
+        key_path.unlink()  # a key without its certificate or CSR is of no use to anyone
+        raise
+    return KeyFiles(key=key_path, certificate=out if self_signed else None,
+                    request=None if self_signed else out)
+
+
+def _generate_problems(key_path: Path, out: Path, common_name: str, passphrase: bytes | None,
+                       days: int, key_type: str, stray: Path | None) -> list[str]:
+    problems = []
+    if not common_name.strip():
+        problems.append("common name is empty")
+    elif len(common_name) > 64:  # RFC 5280 upper bound; cryptography refuses longer ones
+        problems.append(f"common name is {len(common_name)} characters; at most 64 are allowed")
+    if passphrase == b"":
+        problems.append("passphrase is empty; give a passphrase or None for an unencrypted key")
+    if days < 1:
+        problems.append(f"validity of {days} days; it must be at least 1")
+    if key_type not in ("ec", "rsa"):
+        problems.append(f"key type {key_type!r}; use 'ec' (P-256) or 'rsa' ({RSA_BITS} bits)")
+    if stray is not None:
+        problems.append(f"{stray}: a certificate and a CSR cannot both be written; "
+                        "choose self_signed=True (certificate) or False (CSR)")
+    if out == key_path:
+        problems.append(f"{out}: the key and the certificate or CSR must be different files")
+    for path in (key_path, out):
+        if path.exists() or path.is_symlink():
+            problems.append(f"{path}: already exists; refusing to overwrite it")
+        elif not path.parent.is_dir():
+            problems.append(f"{path.parent}: directory does not exist")
+    return problems
+
+
+def _self_signed(key: SigningKey, name: x509.Name, at: dt.datetime, days: int) -> x509.Certificate:
+    public = key.public_key()
+    key_id = x509.SubjectKeyIdentifier.from_public_key(public)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(public)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(at - BACKDATE).not_valid_after(at + dt.timedelta(days=days)))
+    for extension, critical in LEAF_EXTENSIONS:
+        builder = builder.add_extension(extension, critical=critical)
+    builder = builder.add_extension(key_id, critical=False).add_extension(
+        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(key_id), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    # O_EXCL refuses to overwrite, and the mode is set at creation: a key is never readable by
+    # others, not even between a write and a chmod.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise SigningError(_report(str(path), ["already exists; refusing to overwrite"])) from None
+    except OSError as error:
+        raise SigningError(_report(str(path), [f"cannot create ({error.strerror})"])) from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def load_signer(key_path: Path, cert_path: Path, passphrase: bytes | None, *,
+                now: dt.datetime | None = None) -> Signer:
+    """Load a private key and its certificate (any chain follows it in the same PEM file)."""
+    at = _utc(now)
+    key_path, cert_path = Path(key_path), Path(cert_path)
+    problems: list[str] = []
+    key = _load_key(key_path, passphrase, problems)
+    certificates = _load_certificates(cert_path, problems)
+    if certificates:
+        certificate = certificates[0]
+        problems += [f"{cert_path}: {p}" for p in _certificate_problems(certificate, at)]
+        if key is not None and _spki(key.public_key()) != _spki(certificate.public_key()):
+            problems.append(f"{cert_path}: certificate does not match the key in {key_path}")
+    if problems or key is None or not certificates:
+        raise SigningError(_report("cannot sign", problems))
+    return Signer(key=key, certificate=certificates[0], chain=tuple(certificates[1:]))
+
+
+def _load_key(path: Path, passphrase: bytes | None, problems: list[str]) -> SigningKey | None:
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            problems.append(f"{path}: not a regular file")
+            return None
+        if mode & 0o077:
+            problems.append(f"{path}: private key is readable by group or others "
+                            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+            return None
+        data = path.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{path}: no such file")
+        return None
+    except OSError as error:
+        problems.append(f"{path}: cannot read ({error.strerror})")
+        return None
+    try:
+        key = serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError:  # cryptography's way of saying the passphrase is missing or superfluous
+        problems.append(f"{path}: private key is encrypted; a passphrase is needed" if passphrase
+                        is None else f"{path}: private key is not encrypted, yet a passphrase "
+                        "was given")
+        return None
+    except (ValueError, UnsupportedAlgorithm):
+        encrypted = b"ENCRYPTED" in data
+        problems.append(f"{path}: wrong passphrase" if encrypted and passphrase
+                        else f"{path}: not a PEM private key")
+        return None
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size < MIN_RSA_BITS:
+        problems.append(f"{path}: RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} needed")
+        return None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
+        # cryptography's CMS builder signs with RSA and EC keys only (not Ed25519)
+        problems.append(f"{path}: {type(key).__name__} cannot make CMS signatures; "
+                        "use an EC P-256 or RSA key")
+        return None
+    return key
+
+
+def _load_certificates(path: Path, problems: list[str]) -> list[x509.Certificate]:
+    try:
+        return _parse_fully(x509.load_pem_x509_certificates, path.read_bytes())
+    except FileNotFoundError:
+        problems.append(f"{path}: no such file")
+    except OSError as error:
+        problems.append(f"{path}: cannot read ({error.strerror})")
+    except CERTIFICATE_ERRORS as error:
+        problems.append(f"{path}: no valid PEM certificate in it ({error})")
+    return []
+
+
+def _parse_fully(load: Callable[[bytes], list[x509.Certificate]],
+                 data: bytes) -> list[x509.Certificate]:
+    """Load certificates and read every field now: cryptography parses some lazily."""
+    with warnings.catch_warnings():
+        # what cryptography only warns about today (a negative serial) is refused here
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        certificates = load(data)
+        for c in certificates:
+            _ = (c.version, c.serial_number, c.extensions, c.public_key(),
+                 c.subject.rfc4514_string(), c.issuer.rfc4514_string())
+    return certificates
+
+
+def _certificate_problems(certificate: x509.Certificate, at: dt.datetime) -> list[str]:
+    """What makes a certificate unfit to sign evidence at ``at``: validity and key usage."""
+    problems = []
+    if at < certificate.not_valid_before_utc:
+        problems.append(f"certificate is not valid before {_iso(certificate.not_valid_before_utc)}")
+    if at > certificate.not_valid_after_utc:
+        problems.append(f"certificate expired on {_iso(certificate.not_valid_after_utc)}")
+    extensions = {ext.oid: ext.value for ext in certificate.extensions}
+    constraints = extensions.get(x509.BasicConstraints.oid)
+    if isinstance(constraints, x509.BasicConstraints) and constraints.ca:
+        problems.append("certificate is a CA certificate; sign with an end-entity certificate")
+    usage = extensions.get(x509.KeyUsage.oid)
+    if isinstance(usage, x509.KeyUsage) and not (usage.digital_signature
+                                                 or usage.content_commitment):
+        problems.append("certificate's key usage does not allow digital signatures")
+    purposes = extensions.get(x509.ExtendedKeyUsage.oid)
+    if isinstance(purposes, x509.ExtendedKeyUsage) and not SIGNING_PURPOSES & set(purposes):
+        problems.append("certificate's extended key usage allows neither emailProtection "
+                        "nor codeSigning")
+    return problems
+
+
+# --- signing -----------------------------------------------------------------------------------
+
+def sign_directory(directory: Path, signer: Signer, *, now: dt.datetime | None = None) -> Path:
+    """Write MANIFEST.json and its detached signature; return the signature's path."""
+    at = _utc(now)
+    directory = Path(directory)
+    files, problems = _artefacts(directory)
+    if not files and not problems:
+        problems.append(f"{directory}: no artefacts to sign")
+    problems += [f"signer certificate ({signer.subject}): {p}"
+                 for p in _certificate_problems(signer.certificate, at)]
+    if problems:
+        raise SigningError(_report(f"cannot sign {directory}", problems))
+    entries = []
+    for name in files:
+        digest, size = _digest(directory / name)
+        entries.append({"path": name, "sha256": digest, "size": size})
+    document = {"files": entries, "format": MANIFEST_FORMAT, "signed_at": _iso(at),
+                "signer": signer.subject}
+    # sorted keys and ASCII escapes: the same results give the same bytes
+    manifest = (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
+    # add_signer embeds the signer certificate itself. add_certificate comes last because
+    # set_data() and add_signer() return builders that drop certificates added before them.
+    builder = (pkcs7.PKCS7SignatureBuilder().set_data(manifest)
+               .add_signer(signer.certificate, signer.key, hashes.SHA256()))
+    for certificate in signer.chain:
+        builder = builder.add_certificate(certificate)
+    # DER + Binary: openssl verifies it byte for byte with `-binary`; S/MIME form does not
+    signature = builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature,
+                                                          pkcs7.PKCS7Options.Binary])
+    _replace(directory / MANIFEST, manifest)
+    _replace(directory / SIGNATURE, signature)
+    return directory / SIGNATURE
+
+
+def _artefacts(directory: Path) -> tuple[list[str], list[str]]:
+    """Relative paths of every artefact under ``directory``, and why any entry cannot be one."""
+    if not directory.is_dir():
+        return [], [f"{directory}: not a directory"]
+    files: list[str] = []
+    problems: list[str] = []
+
+    def unreadable(error: OSError) -> None:  # os.walk skips unreadable folders silently otherwise
+        problems.append(f"{error.filename}: cannot read ({error.strerror})")
+
+    for root, folders, names in os.walk(directory, onerror=unreadable):
+        here = Path(root)
+        for name in sorted(folders) + sorted(names):
+            path = here / name
+            relative = path.relative_to(directory).as_posix()
+            if here == directory and name in (MANIFEST, SIGNATURE):
+                continue
+            if path.is_symlink():
+                problems.append(f"{relative}: is a symbolic link; evidence must be regular files")
+            elif name in names and not path.is_file():
+                problems.append(f"{relative}: not a regular file")
+            elif name in names:
+                files.append(relative)
+    return sorted(files), problems
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        return digest, handle.tell()
+
+
+def _replace(path: Path, data: bytes) -> None:
+    # write beside, then rename: a reader never sees half a manifest or half a signature
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o644)  # mkstemp makes 0600; evidence is meant to be read
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- verification ------------------------------------------------------------------------------
+
+def verify_directory(directory: Path, *, ca_path: Path | None = None,
+                     now: dt.datetime | None = None) -> Verified:
+    """Check the signature, every hash and the certificate; raise VerificationError listing all."""
+    at = _utc(now)
+    directory = Path(directory)
+    problems: list[str] = []
+    manifest_bytes = _read(directory / MANIFEST, problems)
+    signature = _read(directory / SIGNATURE, problems)
+    manifest = _parse_manifest(manifest_bytes, problems) if manifest_bytes is not None else None
+    if manifest is not None:
+        _check_files(directory, manifest, problems)
+    certificate = None
+    self_signed, anchor = False, None
+    try:
+        if signature is not None and manifest_bytes is not None:
+            certificate, intermediates = _check_signature(signature, manifest_bytes, problems)
+            if certificate is not None:
+                self_signed, anchor = _check_signer(certificate, intermediates, manifest,
+                                                    ca_path, at, problems)
+    except CERTIFICATE_ERRORS as error:  # a defence only: certificates were parsed fully
+        problems.append(f"{SIGNATURE}: a certificate in it is malformed ({error})")
+    if problems or certificate is None or manifest is None:
+        raise VerificationError(_report(f"{directory}: evidence does not verify", problems))
+    return Verified(signer=certificate.subject.rfc4514_string(), signed_at=manifest.signed_at,
+                    files=tuple(entry.path for entry in manifest.files),
+                    fingerprint=certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
+                    self_signed=self_signed, ca=anchor)
+
+
+def _check_signer(certificate: x509.Certificate, intermediates: list[x509.Certificate],
+                  manifest: _Manifest | None, ca_path: Path | None, at: dt.datetime,
+                  problems: list[str]) -> tuple[bool, str | None]:
+    """Check the signer certificate; return whether it is self-signed and its trust anchor."""
+    subject = certificate.subject.rfc4514_string()
+    problems += [f"signer certificate ({subject}): {p}"
+                 for p in _certificate_problems(certificate, at)]
+    self_signed = _is_self_signed(certificate, problems)
+    if manifest is not None:
+        if manifest.signer != subject:
+            problems.append(f"{MANIFEST}: names signer {manifest.signer!r}, but the "
+                            f"signature was made by {subject!r}")
+        if not (certificate.not_valid_before_utc <= manifest.signed_at
+                <= certificate.not_valid_after_utc):
+            problems.append(f"{MANIFEST}: signed at {_iso(manifest.signed_at)}, outside the "
+                            "signer certificate's validity")
+    anchor = None
+    if ca_path is not None:
+        anchor = _check_chain(certificate, intermediates, Path(ca_path), at, problems)
+    return self_signed, anchor
+
+
+def _read(path: Path, problems: list[str]) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        problems.append(f"{path.name}: missing")
+    except OSError as error:
+        problems.append(f"{path.name}: cannot read ({error.strerror})")
+    return None
+
+
+def _check_signature(der: bytes, content: bytes,
+                     problems: list[str]) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
+    """Check the CMS signature over ``content``; return the signer and the other certificates."""
+    try:
+        signed = _parse_signed_data(der)
+    except _DerError as error:
+        problems.append(f"{SIGNATURE}: not a DER CMS SignedData signature ({error})")
+        return None, []
+    if len(signed.signers) != 1:
+        problems.append(f"{SIGNATURE}: {len(signed.signers)} signers; expected exactly one")
+        return None, []
+    info = signed.signers[0]
+    certificate = next((c for c in signed.certificates if info.identifies(c)), None)
+    if certificate is None:
+        problems.append(f"{SIGNATURE}: the signer's certificate is not included")
+        return None, []
+    others = [c for c in signed.certificates if c is not certificate]
+    digest = DIGESTS.get(info.digest_algorithm)
+    if digest is None or info.digest_algorithm not in signed.digest_algorithms:
+        problems.append(f"{SIGNATURE}: digest algorithm {info.digest_algorithm} is not "
+                        "supported or not declared")
+        return certificate, others
+    if signed.content_type != OID_DATA or info.attribute(OID_CONTENT_TYPE) != _der_oid(OID_DATA):
+        problems.append(f"{SIGNATURE}: content type is not id-data")
+    hasher = hashes.Hash(digest())
+    hasher.update(content)
+    if info.attribute(OID_MESSAGE_DIGEST) != _der_octets(hasher.finalize()):
+        problems.append(f"{MANIFEST}: does not match the digest signed in {SIGNATURE} "
+                        "(changed after signing)")
+    problem = _verify_signature(certificate.public_key(), info, digest())
+    if problem:
+        problems.append(f"{SIGNATURE}: {problem}")
+    return certificate, others
+
+
+def _verify_signature(public_key: object, info: _SignerInfo,
+                      digest: hashes.HashAlgorithm) -> str | None:
+    kind, implied = SIGNATURE_ALGORITHMS.get(info.signature_algorithm, ("", None))
+    if not kind:
+        return f"signature algorithm {info.signature_algorithm} is not supported"
+    if implied is not None and implied != digest.name:
+        return f"signature algorithm uses {implied} but the digest algorithm is {digest.name}"
+    try:
+        if kind == "ec" and isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(info.signature, info.signed_attributes, ec.ECDSA(digest))
+        elif kind == "rsa" and isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(info.signature, info.signed_attributes, padding.PKCS1v15(), digest)
+        else:
+            return "signature algorithm does not fit the signer certificate's key"
+    except InvalidSignature:
+        return "signature does not verify with the signer certificate's key"
+    return None
+
+
+def _is_self_signed(certificate: x509.Certificate, problems: list[str]) -> bool:
+    if certificate.issuer != certificate.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(certificate)
+    except (InvalidSignature, ValueError, TypeError):
+        # a self-issued certificate whose own signature fails has been altered
+        problems.append(f"{SIGNATURE}: the signer's self-signed certificate has a bad signature")
+        return False
+    return True
+
+
+def _check_chain(certificate: x509.Certificate, intermediates: list[x509.Certificate],
+                 ca_path: Path, at: dt.datetime, problems: list[str]) -> str | None:
+    """Return the subject of the anchor in ``ca_path`` the signer chains to, or add a problem."""
+    anchors = _load_certificates(ca_path, problems)
+    if not anchors:
+        return None
+    # PolicyBuilder is made for TLS. Its client verifier demands the clientAuth purpose, so the
+    # end-entity policy is relaxed to permit_all and _certificate_problems checks the signing
+    # purpose instead. Its Web PKI CA policy demands a KeyUsage extension, which `openssl req
+    # -x509` does not write, so CAs are held to RFC 5280 instead: basicConstraints cA, and
+    # keyCertSign when KeyUsage is present. Chain building, signatures, validity and path
+    # length stay PolicyBuilder's. A pinned self-signed signer certificate verifies as its own
+    # anchor, as with `openssl -CAfile <signer cert>`.
+    ca_policy = (verification.ExtensionPolicy.permit_all()
+                 .require_present(x509.BasicConstraints, verification.Criticality.AGNOSTIC,
+                                  _require_ca)
+                 .may_be_present(x509.KeyUsage, verification.Criticality.AGNOSTIC,
+                                 _require_cert_sign))
+    verifier = (verification.PolicyBuilder().store(verification.Store(anchors)).time(at)
+                .extension_policies(ca_policy=ca_policy,
+                                    ee_policy=verification.ExtensionPolicy.permit_all())
+                .build_client_verifier())
+    try:
+        chain = verifier.verify(certificate, intermediates).chain
+    except verification.VerificationError as error:
+        problems.append(f"signer certificate does not chain to a CA in {ca_path}: {error}")
+        return None
+    return chain[-1].subject.rfc4514_string()
+
+
+def _require_ca(policy: verification.Policy, certificate: x509.Certificate,
+                constraints: x509.BasicConstraints) -> None:
+    if not constraints.ca:
+        raise ValueError("basicConstraints does not say cA")
+
+
+def _require_cert_sign(policy: verification.Policy, certificate: x509.Certificate,
+                       usage: x509.KeyUsage | None) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("key usage does not allow keyCertSign")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    signer: str
+    signed_at: dt.datetime
+    files: tuple[_Entry, ...]
+
+
+def _parse_manifest(data: bytes, problems: list[str]) -> _Manifest | None:
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        problems.append(f"{MANIFEST}: not JSON ({error})")
+        return None
+    if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
+        problems.append(f"{MANIFEST}: not a {MANIFEST_FORMAT} manifest")
+        return None
+    found = len(problems)
+    signer, signed_at, files = (document.get(k) for k in ("signer", "signed_at", "files"))
+    if not isinstance(signer, str):
+        problems.append(f"{MANIFEST}: 'signer' is not a string")
+    when = None
+    try:
+        when = dt.datetime.fromisoformat(signed_at) if isinstance(signed_at, str) else None
+    except ValueError:
+        pass
+    if when is None or when.tzinfo is None:
+        problems.append(f"{MANIFEST}: 'signed_at' is not an ISO 8601 UTC time")
+    entries: list[_Entry] = []
+    for index, item in enumerate(files if isinstance(files, list) else [None]):
+        entry = _entry(item)
+        if entry is None:
+            problems.append(f"{MANIFEST}: files[{index}] is not a safe relative path "
+                            "with a sha256 and a size")
+        else:
+            entries.append(entry)
+    if len({e.path for e in entries}) != len(entries):
+        problems.append(f"{MANIFEST}: a file is listed twice")
+    if len(problems) > found or not isinstance(signer, str) or when is None:
+        return None
+    return _Manifest(signer=signer, signed_at=when.astimezone(dt.UTC), files=tuple(entries))
+
+
+def _entry(item: object) -> _Entry | None:
+    if not isinstance(item, dict):
+        return None
+    path, digest, size = item.get("path"), item.get("sha256"), item.get("size")
+    if not (isinstance(path, str) and isinstance(digest, str) and isinstance(size, int)):
+        return None
+    parts = PurePosixPath(path).parts
+    # the manifest is read before anything says it is genuine: never look outside the directory
+    if (not parts or path.startswith("/") or "\\" in path or ".." in parts or "." in parts
+            or path != PurePosixPath(path).as_posix() or path in (MANIFEST, SIGNATURE)):
+        return None
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest) or size < 0:
+        return None
+    return _Entry(path=path, sha256=digest, size=size)
+
+
+def _check_files(directory: Path, manifest: _Manifest, problems: list[str]) -> None:
+    present, walk_problems = _artefacts(directory)
+    problems += walk_problems
+    on_disk = set(present)
+    for entry in manifest.files:
+        if entry.path not in on_disk:
+            if not (directory / entry.path).is_symlink():  # a symlink was reported by the walk
+                problems.append(f"{entry.path}: listed in the manifest but missing")
+            continue
+        digest, size = _digest(directory / entry.path)
+        if (digest, size) != (entry.sha256, entry.size):
+            problems.append(f"{entry.path}: changed after signing (sha256 {digest}, size {size}; "
+                            f"the manifest says sha256 {entry.sha256}, size {entry.size})")
+    listed = {entry.path for entry in manifest.files}
+    problems += [f"{name}: not in the manifest (added after signing)"
+                 for name in present if name not in listed]
+
+
+# --- a minimal DER reader for CMS SignedData (RFC 5652), enough to verify one signer -----------
+
+class _DerError(ValueError):
+    """The signature file is not the DER structure expected."""
+
+
+@dataclass(frozen=True)
+class _Tlv:
+    tag: int
+    raw: bytes  # the whole encoding: tag, length and content
+    content: bytes
+
+
+def _read_tlv(data: bytes, offset: int) -> tuple[_Tlv, int]:
+    if offset + 2 > len(data):
+        raise _DerError("truncated")
+    tag, first = data[offset], data[offset + 1]
+    if tag & 0x1F == 0x1F:
+        raise _DerError("unexpected high tag number")
+    start = offset + 2
+    if first & 0x80:
+        count = first & 0x7F
+        if count == 0 or count > 4 or start + count > len(data):
+            raise _DerError("bad length (indefinite lengths are not DER)")
+        length = int.from_bytes(data[start:start + count], "big")
+        if length < 0x80 or data[start] == 0:
+            raise _DerError("length is not minimally encoded")
+        start += count
+    else:
+        length = first
+    end = start + length
+    if end > len(data):
+        raise _DerError("truncated")
+    return _Tlv(tag, data[offset:end], data[start:end]), end
+
+
+def _one(data: bytes, tag: int, what: str) -> _Tlv:
+    tlv, end = _read_tlv(data, 0)
+    if end != len(data):
+        raise _DerError(f"trailing bytes after {what}")
+    return _expect(tlv, tag, what)
+
+
+def _children(tlv: _Tlv) -> list[_Tlv]:
+    items, offset = [], 0
+    while offset < len(tlv.content):
+        item, offset = _read_tlv(tlv.content, offset)
+        items.append(item)
+    return items
+
+
+def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
+    if tlv.tag != tag:
+        raise _DerError(f"{what}: expected tag {tag:#04x}, found {tlv.tag:#04x}")
+    return tlv
+
+
+def _pair(tlv: _Tlv, what: str) -> tuple[_Tlv, _Tlv]:
+    items = _children(_expect(tlv, 0x30, what))
+    if len(items) != 2:
+        raise _DerError(f"{what}: expected two fields, found {len(items)}")
+    return items[0], items[1]
+
+
+def _algorithm(tlv: _Tlv) -> str:
+    """The OID of an AlgorithmIdentifier whose parameters are absent or NULL."""
+    items = _children(_expect(tlv, 0x30, "algorithm identifier"))
+    # every algorithm accepted here (SHA-2, ECDSA, RSA PKCS#1 v1.5) takes no parameters
+    if not items or len(items) > 2 or (len(items) == 2 and items[1].raw != b"\x05\x00"):
+        raise _DerError("malformed algorithm identifier")
+    return _oid(items[0])
+
+
+def _integer(tlv: _Tlv, what: str) -> int:
+    if not _expect(tlv, 0x02, what).content:
+        raise _DerError(f"{what}: empty integer")
+    return int.from_bytes(tlv.content, "big", signed=True)
+
+
+def _certificate(tlv: _Tlv) -> x509.Certificate:
+    parts = _children(_expect(tlv, 0x30, "certificate"))
+    # cryptography ignores the unused-bits count of the signature BIT STRING; openssl does not
+    if len(parts) != 3 or _expect(parts[2], 0x03, "certificate signature").content[:1] != b"\0":
+        raise _DerError("malformed certificate")
+    try:
+        return _parse_fully(lambda der: [x509.load_der_x509_certificate(der)], tlv.raw)[0]
+    except CERTIFICATE_ERRORS as error:
+        raise _DerError(f"embedded certificate: {error}") from None
+
+
+def _oid(tlv: _Tlv) -> str:
+    _expect(tlv, 0x06, "object identifier")
+    if not tlv.content or tlv.content[-1] & 0x80:
+        raise _DerError("malformed object identifier")
+    arcs, value = [], 0
+    for byte in tlv.content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    head = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [head, arcs[0] - 40 * head, *arcs[1:]])
+
+
+def _der_oid(dotted: str) -> bytes:
+    arcs = [int(arc) for arc in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        body += bytes(reversed(chunk))
+    return bytes([0x06, len(body)]) + bytes(body)
+
+
+def _der_octets(value: bytes) -> bytes:
+    return bytes([0x04, len(value)]) + value  # digests are shorter than 128 bytes
+
+
+@dataclass(frozen=True)
+class _SignerInfo:
+    issuer: bytes | None  # DER Name, when the signer is named by issuer and serial number
+    serial: int | None
+    key_id: bytes | None  # when the signer is named by subject key identifier
+    digest_algorithm: str
+    attributes: tuple[tuple[str, tuple[bytes, ...]], ...]
+    # the signed attributes as signed: re-tagged from [0] IMPLICIT to SET OF (RFC 5652 5.4)
+    signed_attributes: bytes
+    signature_algorithm: str
+    signature: bytes
+
+    def attribute(self, oid: str) -> bytes | None:
+        """The DER of a single-valued signed attribute; None when absent or multi-valued."""
+        values = [v for attr, vals in self.attributes if attr == oid for v in vals]
+        return values[0] if len(values) == 1 else None
+
+    def identifies(self, certificate: x509.Certificate) -> bool:
+        if self.key_id is not None:
+            try:
+                ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+            except x509.ExtensionNotFound:
+                return False
+            return ski.value.digest == self.key_id
+        return (certificate.serial_number == self.serial
+                and certificate.issuer.public_bytes() == self.issuer)
+
+
+@dataclass(frozen=True)
+class _SignedData:
+    content_type: str
+    digest_algorithms: frozenset[str]
+    certificates: tuple[x509.Certificate, ...]
+    signers: tuple[_SignerInfo, ...]
+
+
+def _parse_signed_data(der: bytes) -> _SignedData:
+    info = _children(_one(der, 0x30, "ContentInfo"))
+    if len(info) != 2 or _oid(info[0]) != OID_SIGNED_DATA:
+        raise _DerError("not a SignedData ContentInfo")
+    explicit = _expect(info[1], 0xA0, "ContentInfo content")
+    parts = _children(_one(explicit.content, 0x30, "SignedData"))
+    if len(parts) < 4:
+        raise _DerError("SignedData is incomplete")
+    version = _integer(parts[0], "SignedData version")
+    algorithms = frozenset(_algorithm(a)
+                           for a in _children(_expect(parts[1], 0x31, "digestAlgorithms")))
+    encapsulated = _children(_expect(parts[2], 0x30, "encapContentInfo"))
+    if len(encapsulated) != 1:
+        raise _DerError("content is embedded; a detached signature is expected")
+    certificates: list[x509.Certificate] = []
+    for part in parts[3:-1]:
+        if part.tag == 0xA0:
+            for item in _children(part):
+                certificates.append(_certificate(item))
+        elif part.tag != 0xA1:  # [1] holds CRLs, which this verifier does not use
+            raise _DerError(f"unexpected SignedData field {part.tag:#04x}")
+    signers = tuple(_parse_signer_info(s)
+                    for s in _children(_expect(parts[-1], 0x31, "signerInfos")))
+    content_type = _oid(encapsulated[0])
+    # RFC 5652 5.1: version 3 when any signer is named by key identifier or the content is
+    # not id-data, else 1. Checked so that no unsigned byte of the file goes unexamined.
+    expected = 3 if content_type != OID_DATA or any(s.key_id for s in signers) else 1
+    if version != expected:
+        raise _DerError(f"SignedData version {version}; expected {expected}")
+    return _SignedData(content_type=content_type, digest_algorithms=algorithms,
+                       certificates=tuple(certificates), signers=signers)
+
+
+def _parse_signer_info(tlv: _Tlv) -> _SignerInfo:
+    parts = _children(_expect(tlv, 0x30, "SignerInfo"))
+    if len(parts) < 6:
+        raise _DerError("SignerInfo without signed attributes")
+    version = _integer(parts[0], "SignerInfo version")
+    issuer = serial = key_id = None
+    if parts[1].tag == 0x30:
+        name, number = _pair(parts[1], "issuerAndSerialNumber")
+        issuer = _expect(name, 0x30, "issuer").raw
+        serial = _integer(number, "serial number")
+    elif parts[1].tag == 0x80:
+        key_id = parts[1].content
+    else:
+        raise _DerError("unknown signer identifier")
+    if version != (1 if key_id is None else 3):  # RFC 5652 5.3
+        raise _DerError(f"SignerInfo version {version} does not fit its signer identifier")
+    attributes = []
+    for attribute in _children(_expect(parts[3], 0xA0, "signed attributes")):
+        kind, values = _pair(attribute, "attribute")
+        attributes.append((_oid(kind), tuple(v.raw for v in
+                                             _children(_expect(values, 0x31, "values")))))
+    if len({oid for oid, _ in attributes}) != len(attributes):
+        raise _DerError("a signed attribute appears twice")
+    return _SignerInfo(
+        issuer=issuer, serial=serial, key_id=key_id,
+        digest_algorithm=_algorithm(parts[2]),
+        attributes=tuple(attributes),
+        signed_attributes=b"\x31" + parts[3].raw[1:],
+        signature_algorithm=_algorithm(parts[4]),
+        signature=_expect(parts[5], 0x04, "signature").content,
+    )
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+def _utc(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        return dt.datetime.now(dt.UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(dt.UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _spki(public_key: object) -> bytes:
+    if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
+        return b""
+    return public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _report(source: str, problems: Sequence[str]) -> str:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    noun = "problem" if len(problems) == 1 else "problems"
+    return f"{source}: {len(problems)} {noun}:\n{lines}"
