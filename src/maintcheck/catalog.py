@@ -74,15 +74,6 @@ class Catalog:
             out.setdefault(item.section, (item.section, item.section_title, []))[2].append(item)
         return list(out.values())
 
-    def select(self, phases: set[str] | None = None, kinds: set[str] | None = None,
-               types: set[str] | None = None) -> list[Item]:
-        """Items of the given phases, kinds and maintenance types (None: all)."""
-        return [i for i in self.items
-                if (phases is None or i.phase in phases)
-                and (kinds is None or i.kind in kinds or ("both" == i.kind and kinds & {
-                    "automated", "manual"}))
-                and (types is None or i.maintenance_type is None or i.maintenance_type in types)]
-
 
 def load(path: str | Path) -> Catalog:
     """Load and validate the catalog; raises :class:`InputError` listing every problem."""
@@ -99,14 +90,12 @@ def load(path: str | Path) -> Catalog:
     if not isinstance(data, dict) or not isinstance(data.get("sections"), list):
         raise InputError(str(source), ["expected a mapping with a `sections` list"])
     lines = item_lines(node)
+    duplicates = {i: at for i, at in lines.items() if len(at) > 1}
     items: list[Item] = []
     for section in data["sections"]:
         items += section_items(section, lines, problems)
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            problems.append(f"line {lines.get(item.id, '?')}: duplicate id {item.id}")
-        seen.add(item.id)
+    problems += [f"lines {', '.join(map(str, at))}: duplicate id {i}"
+                 for i, at in duplicates.items()]
     signoff = tuple(SignoffField(str(f.get("field")), str(f.get("label")))
                     for f in data.get("signoff") or [] if isinstance(f, dict))
     if problems:
@@ -114,7 +103,7 @@ def load(path: str | Path) -> Catalog:
     return Catalog(source, str(data.get("title", "")), tuple(items), signoff)
 
 
-def section_items(section: Any, lines: dict[str, int], problems: list[str]) -> list[Item]:
+def section_items(section: Any, lines: dict[str, list[int]], problems: list[str]) -> list[Item]:
     if not isinstance(section, dict):
         problems.append(f"a section is not a mapping: {section!r}")
         return []
@@ -126,7 +115,8 @@ def section_items(section: Any, lines: dict[str, int], problems: list[str]) -> l
     items = []
     for raw in section.get("items") or []:
         item_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
-        where = f"line {lines.get(item_id, '?')}"
+        line = lines[item_id].pop(0) if lines.get(item_id) else "?"
+        where = f"line {line}"
         if not ITEM_ID.match(item_id) or item_id.split(".")[0] != str(number):
             problems.append(f"{where}: id {item_id!r} must be '{number}.N'")
             continue
@@ -143,15 +133,15 @@ def section_items(section: Any, lines: dict[str, int], problems: list[str]) -> l
     return items
 
 
-def item_lines(node: yaml.Node | None) -> dict[str, int]:
-    """The line each item id is written on, for error messages."""
-    found: dict[str, int] = {}
+def item_lines(node: yaml.Node | None) -> dict[str, list[int]]:
+    """The lines each item id is written on, in order, for error messages."""
+    found: dict[str, list[int]] = {}
 
     def walk(n: yaml.Node) -> None:
         if isinstance(n, yaml.MappingNode):
             for key, value in n.value:
                 if getattr(key, "value", None) == "id" and isinstance(value, yaml.ScalarNode):
-                    found.setdefault(value.value, value.start_mark.line + 1)
+                    found.setdefault(value.value, []).append(value.start_mark.line + 1)
                 walk(value)
         elif isinstance(n, yaml.SequenceNode):
             for child in n.value:

@@ -170,15 +170,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 entry.maintenance_type) and entry.id not in run.answers
                 and entry not in wanted):
             wanted.append(entry)
-    interactive = not config.option.no_prompt and sys.stdin is not None and sys.stdin.isatty()
-    if not wanted or not interactive or config.option.collectonly:
+    if not wanted or config.option.no_prompt or config.option.collectonly:
         return
     capman = config.pluginmanager.getplugin("capturemanager")
     if capman is not None:
+        # capture puts /dev/null on fd 0: only with it lifted can we see the terminal
         capman.suspend_global_capture(in_=True)
     try:
-        run.answers.update(prompt(wanted, operator=run.change.operator, ask=input,
-                                  say=print, clock=lambda: datetime.now(UTC)))
+        if sys.stdin is not None and sys.stdin.isatty():
+            run.answers.update(prompt(wanted, operator=run.change.operator, ask=input,
+                                      say=print, clock=lambda: datetime.now(UTC)))
     except (EOFError, KeyboardInterrupt):
         print("\nprompt ended: the remaining manual items stay pending")
     finally:

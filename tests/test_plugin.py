@@ -1,0 +1,259 @@
+"""The plugin end to end, in pytester projects with real local and unreachable hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CATALOG = """
+title: Test checklist
+sections:
+  - number: 1
+    title: Planning
+    phase: pre
+    items:
+      - {id: "1.1", title: "Window approved", kind: manual}
+      - {id: "1.2", title: "Capacity fine", kind: automated}
+      - {id: "1.3", title: "Backups declared", kind: automated}
+  - number: 12
+    title: Security Updates
+    maintenance_type: security
+    items:
+      - {id: "12.1", title: "Patches identified", kind: automated, phase: pre}
+"""
+
+CHECKS = '''
+import pytest
+
+@pytest.mark.checklist("1.1")
+@pytest.mark.manual
+def test_window_approved():
+    """Is the window approved?"""
+
+@pytest.mark.checklist("1.2")
+def test_capacity(facts, expect, assess):
+    assert assess.capacity(facts, expect) == []
+
+@pytest.mark.checklist("1.3")
+@pytest.mark.applies_to("backups")
+def test_backups(facts, expect, assess):
+    assert assess.backups(facts, expect.backups) == []
+
+@pytest.mark.checklist("12.1")
+def test_patches(facts):
+    assert isinstance(facts.security_updates, list)
+'''
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyprojecttoml(
+        '[tool.pytest.ini_options]\nstrict = true\n'
+        'empty_parameter_set_mark = "fail_at_collect"\n'
+        'maintcheck_inventory = "inventory/hosts.yml"\n'
+        'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
+    (pytester.path / "checks" / "pre").mkdir(parents=True)
+    (pytester.path / "checks" / "checklist.yml").write_text(CATALOG)
+    (pytester.path / "checks" / "pre" / "test_one.py").write_text(CHECKS)
+    inv = pytester.path / "inventory"
+    inv.mkdir()
+    (inv / "hosts.yml").write_text(f"""
+all:
+  vars:
+    maintcheck_change: CHG-1
+    maintcheck_known_hosts: {pytester.path}/known_hosts
+    maintcheck_connect_timeout: 3
+  children:
+    web:
+      hosts:
+        local-a: {{ansible_connection: local}}
+        local-b: {{ansible_connection: local}}
+    gone:
+      hosts:
+        dead-01: {{ansible_host: 127.0.0.1, ansible_port: {closed_port()}}}
+""")
+    return pytester
+
+
+def evidence(project: pytest.Pytester, phase: str = "pre") -> dict:
+    return json.loads((project.path / "reports" / "CHG-1" / f"{phase}.json").read_text())
+
+
+def outcomes(doc: dict, item: str) -> dict[str, str]:
+    entry = next(i for i in doc["items"] if i["id"] == item)
+    return {o["host"]: o["outcome"] for o in entry["outcomes"]}
+
+
+def test_hosts_become_parameters_and_unreachable_is_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "-v", "--no-prompt")
+    result.stdout.fnmatch_lines([
+        "*test_capacity?local-a? PASSED*", "*test_capacity?local-b? PASSED*",
+        "*test_capacity?dead-01? ERROR*", "*unreachable: dead-01: *refused*",
+    ])
+    doc = evidence(project)
+    assert outcomes(doc, "1.2") == {"local-a": "passed", "local-b": "passed", "dead-01": "error"}
+    cause = next(o["message"] for i in doc["items"] if i["id"] == "1.2" for o in i["outcomes"]
+                 if o["host"] == "dead-01")
+    assert "dead-01" in cause and "refused" in cause
+    assert "dead-01" in doc["unreachable"]
+    # one probe per host: the dead host was tried once plus one recorded retry, not per test
+    assert [e["attempt"] for e in doc["audit"]["dead-01"]] == [1, 2]
+
+
+def test_empty_selection_is_not_applicable_with_reason(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "-v", "--no-prompt")
+    result.stdout.fnmatch_lines(["*test_backups?n/a? N/A*"])
+    doc = evidence(project)
+    item = next(i for i in doc["items"] if i["id"] == "1.3")
+    assert item["state"] == "not applicable"
+    assert "maintcheck_backups" in item["outcomes"][0]["message"]
+
+
+def test_unselected_maintenance_type_is_not_applicable(project: pytest.Pytester) -> None:
+    project.runpytest("checks/pre", "--no-prompt", "--limit", "local-a")
+    assert outcomes(evidence(project), "12.1") == {"local-a": "not applicable"}
+    project.runpytest("checks/pre", "--no-prompt", "--limit", "local-a",
+                      "--maintenance-type", "security")
+    assert outcomes(evidence(project), "12.1") == {"local-a": "passed"}
+
+
+def test_unconfirmed_manual_item_is_pending_and_run_incomplete(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "--no-prompt", "--limit", "web")
+    result.stdout.fnmatch_lines(["*checklist incomplete: 1 items pending (1.1)*",
+                                 "*verdict: INCOMPLETE*"])
+    assert result.ret == 1
+    doc = evidence(project)
+    assert doc["verdict"] == "INCOMPLETE" and doc["summary"]["pending_items"] == ["1.1"]
+
+
+def test_answers_file_confirms_with_who_when_and_note(project: pytest.Pytester) -> None:
+    answers = project.path / "answers.yml"
+    answers.write_text("answers:\n  - id: '1.1'\n    status: yes\n    by: alice\n"
+                       "    note: CAB-42 approved\n    expires: 2099-01-01T00:00:00Z\n")
+    result = project.runpytest("checks/pre", "--limit", "web", "--answers", str(answers))
+    assert result.ret == 0
+    doc = evidence(project)
+    confirmation = next(i for i in doc["items"] if i["id"] == "1.1")["confirmation"]
+    assert confirmation["by"] == "alice" and confirmation["note"] == "CAB-42 approved"
+    assert confirmation["status"] == "yes" and confirmation["at"].endswith("Z")
+    assert doc["verdict"] == "PASSED"
+
+
+def test_a_no_fails_the_item(project: pytest.Pytester) -> None:
+    answers = project.path / "answers.yml"
+    answers.write_text("- {id: '1.1', status: no, by: bob, note: not approved yet}\n")
+    result = project.runpytest("checks/pre", "--limit", "web", "--answers", str(answers))
+    result.stdout.fnmatch_lines(["*bob answered no at *: not approved yet*"])
+    assert next(i for i in evidence(project)["items"] if i["id"] == "1.1")["state"] == "failed"
+
+
+def test_expired_or_malformed_answers_are_refused_in_one_message(
+        project: pytest.Pytester) -> None:
+    answers = project.path / "answers.yml"
+    answers.write_text("answers:\n"
+                       "  - {id: '1.1', status: yes, by: alice, expires: 2020-01-01T00:00:00Z}\n"
+                       "  - {id: '9.9', status: maybe}\n"
+                       "  - {id: '1.2', status: yes, by: carol, expires: tomorrow}\n")
+    result = project.runpytest("checks/pre", "--answers", str(answers))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "line 2: the answer for 1.1 expired at 2020-01-01T00:00:00Z" in err
+    assert "line 3: '9.9' is not a checklist item" in err
+    assert "line 3: status must be yes, no or skip" in err
+    assert "line 3: missing `by`" in err
+    assert "line 4: item 1.2 is automated" in err and "'tomorrow' is not an ISO 8601" in err
+    assert "Traceback" not in err + result.stdout.str()
+
+
+def test_bad_inventory_is_one_message_with_file_and_line(project: pytest.Pytester) -> None:
+    group_vars = project.path / "inventory" / "group_vars"
+    group_vars.mkdir()
+    (group_vars / "web.yml").write_text("maintcheck_disk_max_percnt: 80\n"
+                                        "maintcheck_ports: [443, http]\n"
+                                        "maintcheck_memory_max_percent: 140\n")
+    result = project.runpytest("checks/pre")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "group_vars/web.yml:1" in err and "did you mean maintcheck_disk_max_percent?" in err
+    assert "group_vars/web.yml:2" in err and "must be a port number" in err
+    assert "must be between 1 and 100, got 140" in err
+    assert "Traceback" not in err
+
+
+def test_bad_window_and_limit_are_usage_errors(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "--window", "2026-11-27T03:00Z/2026-11-27T01:00Z",
+                               "--limit", "nosuchgroup")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "ends before it starts" in err and "'nosuchgroup' matches no host" in err
+
+
+def test_evidence_is_deterministic_json(project: pytest.Pytester) -> None:
+    project.runpytest("checks/pre", "--no-prompt", "--limit", "web")
+    text = (project.path / "reports" / "CHG-1" / "pre.json").read_text()
+    doc = json.loads(text)
+    assert text == json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert doc["inventory"]["sha256"] and doc["started_at"].endswith("Z")
+    assert doc["change"]["id"] == "CHG-1" and doc["phase"] == "pre"
+    assert [i["id"] for i in doc["items"]] == ["1.1", "1.2", "1.3", "12.1"]
+
+
+def test_bare_pytest_does_not_run_checks(project: pytest.Pytester) -> None:
+    (project.path / "tests").mkdir()
+    (project.path / "tests" / "test_self.py").write_text("def test_ok():\n    assert True\n")
+    result = project.runpytest("tests")
+    result.assert_outcomes(passed=1)
+    assert not (project.path / "reports").exists()
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
+    """Read a pty until ``needle`` shows up, within a bounded time."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen
+
+
+def test_prompt_on_a_terminal_records_operator_and_utc_time(project: pytest.Pytester) -> None:
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "checks/pre", "--limit", "web", "--operator", "dana"],
+        cwd=project.path, stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    try:
+        assert b"confirmed?" in read_until(leader, b"confirmed?")
+        os.write(leader, b"y\n")
+        assert b"note" in read_until(leader, b"note")
+        os.write(leader, b"checked the CAB calendar\n")
+        read_until(leader, b"evidence:")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+    confirmation = next(i for i in evidence(project)["items"] if i["id"] == "1.1")["confirmation"]
+    assert confirmation["by"] == "dana" and confirmation["source"] == "prompt"
+    assert confirmation["note"] == "checked the CAB calendar"
+    assert confirmation["at"].endswith("Z") and confirmation["status"] == "yes"
