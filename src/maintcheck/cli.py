@@ -1,13 +1,17 @@
 """The ``maintcheck`` command: list the checklist, make a signing key, verify evidence."""
 
+
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
+from maintcheck import signing
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
 from maintcheck.suite import scan
@@ -35,6 +39,44 @@ def checklist(args: argparse.Namespace) -> int:
     return 0
 
 
+def keygen(args: argparse.Namespace) -> int:
+    """Make an operator key: a self-signed certificate, or a CSR for the organisation's CA."""
+    passphrase = read_passphrase(args.passphrase_env, confirm=True) if args.encrypt else None
+    files = signing.generate_key(Path(args.key), common_name=args.name, passphrase=passphrase,
+                                 self_signed=not args.csr, days=args.days)
+    print(f"key: {files.key} (mode 0600{', encrypted' if passphrase else ''})")
+    if files.certificate:
+        print(f"certificate: {files.certificate} (self-signed; give it to your auditors)")
+    if files.request:
+        print(f"request: {files.request} (have your organisation's CA sign it)")
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Check the signature, every artefact's hash and the signer's certificate."""
+    try:
+        verified = signing.verify_directory(Path(args.directory),
+                                            ca_path=Path(args.ca) if args.ca else None)
+    except signing.VerificationError as exc:
+        print(f"NOT VERIFIED: {exc}", file=sys.stderr)
+        return 1
+    print(f"verified: {len(verified.files)} file(s) in {args.directory}")
+    print(f"signed by: {verified.signer}")
+    print(f"signed at: {verified.signed_at}")
+    print(f"trust: {verified.trust}")
+    return 0
+
+
+def read_passphrase(env: str, *, confirm: bool) -> bytes:
+    """The key passphrase from an environment variable, or asked on the terminal."""
+    if os.environ.get(env):
+        return os.environ[env].encode()
+    first = getpass.getpass("passphrase: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise InputError("passphrase", ["the two passphrases differ"])
+    return first.encode()
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="maintcheck", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -45,6 +87,20 @@ def parser() -> argparse.ArgumentParser:
     lister.add_argument("--kind", help=f"comma list of {','.join(KINDS)}")
     lister.add_argument("--type", help=f"comma list of general,{','.join(MAINTENANCE_TYPES)}")
     lister.set_defaults(func=checklist)
+    gen = sub.add_parser("keygen", help="make an operator signing key")
+    gen.add_argument("--key", default="operator.key", help="where to write the key (0600)")
+    gen.add_argument("--name", required=True, help="the operator's name, for the certificate")
+    gen.add_argument("--csr", action="store_true",
+                     help="write a CSR for the organisation's CA instead of a self-signed cert")
+    gen.add_argument("--days", type=int, default=365)
+    gen.add_argument("--encrypt", action="store_true", help="protect the key with a passphrase")
+    gen.add_argument("--passphrase-env", default="MAINTCHECK_SIGN_PASSPHRASE",
+                     help="read the passphrase from this variable instead of the terminal")
+    gen.set_defaults(func=keygen)
+    check = sub.add_parser("verify", help="verify a signed evidence folder")
+    check.add_argument("directory", help="reports/<change>/")
+    check.add_argument("--ca", help="the organisation's CA certificate (PEM)")
+    check.set_defaults(func=verify)
     return top
 
 
@@ -67,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args))
-    except InputError as exc:
+    except (InputError, signing.SigningError) as exc:
         print(f"maintcheck: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `maintcheck checklist | head`

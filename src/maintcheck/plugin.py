@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -20,12 +21,14 @@ from maintcheck.facts import Facts
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
 from maintcheck.session import Options, Run, build
+from maintcheck.signing import Signer, SigningError, load_signer, sign_directory
 from maintcheck.targets import NotApplicable
 
 RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
+PASSPHRASE_ENV = "MAINTCHECK_SIGN_PASSPHRASE"
 OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
 
 MARKERS = (
@@ -49,11 +52,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="comma list of security,application,infrastructure")
     group.addoption("--answers", help="YAML answers file for manual items")
     group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
+    group.addoption("--sign-key", help="operator private key (PEM, mode 0600); default from ini")
+    group.addoption("--sign-cert", help="operator certificate (PEM); default from ini")
     group.addoption("--concurrency", type=int, default=32, help="hosts probed at once (32)")
     parser.addini("maintcheck_inventory", "default inventory", default="inventory/local.yml")
     parser.addini("maintcheck_checklist", "the checklist catalog", default="checks/checklist.yml")
     parser.addini("maintcheck_checks", "folder of the checks", default="checks")
     parser.addini("maintcheck_reports", "folder for evidence", default="reports")
+    parser.addini("maintcheck_sign_key", "operator private key", default="")
+    parser.addini("maintcheck_sign_cert", "operator certificate", default="")
 
 
 def run_phases(config: pytest.Config) -> frozenset[str]:
@@ -105,7 +112,26 @@ def pytest_configure(config: pytest.Config) -> None:
         opt.htmlpath = str(run.artefact(".html"))
         opt.self_contained_html = True
     if not hasattr(config, "workerinput"):
+        signer = load_operator_signer(config)
         config.pluginmanager.register(Recorder(run), "maintcheck-recorder")
+        if signer is not None:
+            config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+
+
+def load_operator_signer(config: pytest.Config) -> Signer | None:
+    """The operator's key and certificate, checked before any host is touched."""
+    key = config.option.sign_key or config.getini("maintcheck_sign_key")
+    cert = config.option.sign_cert or config.getini("maintcheck_sign_cert")
+    if not key and not cert:
+        return None
+    if not key or not cert:
+        raise pytest.UsageError("signing needs both --sign-key and --sign-cert")
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        return load_signer(Path(from_root(config, key)), Path(from_root(config, cert)),
+                           passphrase.encode() if passphrase else None)
+    except SigningError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -115,8 +141,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     c: Change = run.change
     inv = run.targets.inventory
     return [
-        f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
-        f"operator {c.operator}",
+        (f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
+         f"operator {c.operator}"),
         f"inventory: {inv.path} (sha256 {inv.sha256[:12]}), {len(run.targets.hosts)} host(s)"
         + (f", limit {run.options.limit}" if run.options.limit else ""),
         f"maintenance types: {', '.join(c.maintenance_types) or 'none'}; lead {c.lead or '-'}",
@@ -291,21 +317,20 @@ class Recorder:
                 str(props["message"]), report.nodeid.split("::")[-1].split("[")[0],
                 props.get("manual") == "yes"))
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Write the evidence first, so the HTML report can be drawn from it."""
         run = self.run
         run.evidence.confirmations = dict(run.answers)
-        document = run.evidence.render(phases=set(run.options.phases),
-                                       meta=run.meta(datetime.now(UTC)))
-        self.document = document
-        self.evidence_path = evidence_json.write(run.artefact(".json"), document)
-        pending = document["summary"]["pending_items"]
-        if pending and session.exitstatus == 0:
+        run.document = run.evidence.render(phases=set(run.options.phases),
+                                           meta=run.meta(datetime.now(UTC)))
+        self.evidence_path = evidence_json.write(run.artefact(".json"), run.document)
+        if run.document["summary"]["pending_items"] and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        document = getattr(self, "document", None)
-        if document is None:
+        document = self.run.document
+        if not document:
             return
         tr = terminalreporter
         tr.section("maintcheck")
@@ -317,6 +342,26 @@ class Recorder:
                           f"({', '.join(pending)})", yellow=True)
         tr.write_line(f"verdict: {document['verdict']}", bold=True)
         tr.write_line(f"evidence: {self.evidence_path}")
+        if self.run.signature:
+            tr.write_line(f"signed: {self.run.signature}")
+        else:
+            tr.write_line("evidence NOT signed: pass --sign-key and --sign-cert "
+                          "(`maintcheck keygen` makes them)", yellow=True)
+
+
+class Sealer:
+    """Signs the manifest of every artefact, after pytest-html and JUnit have written theirs."""
+
+    def __init__(self, run: Run, signer: Signer) -> None:
+        self.run = run
+        self.signer = signer
+
+    # innermost wrapper: after pytest-html and JUnit write, before the terminal summary
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        result = yield
+        self.run.signature = sign_directory(self.run.report_dir, self.signer)
+        return result
 
 
 # --- fixtures: how checks reach the run ---

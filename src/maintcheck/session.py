@@ -52,6 +52,8 @@ class Run:
     evidence: Evidence
     answers: dict[str, Confirmation]
     started: datetime
+    document: dict[str, Any] = field(default_factory=dict)
+    signature: Path | None = None
 
     @property
     def phase(self) -> str:
