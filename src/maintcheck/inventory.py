@@ -210,9 +210,8 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
 
 def resolve(templar: Any, value: Any) -> Any:
     """Render Jinja2 in a variable (``ansible_host: "{{ ip }}"``), as a play would."""
-    text = str(value)
-    if isinstance(value, str) and "{{" in text:
-        return templar.template(value)
+    if "{{" in str(value):
+        return plain(templar.template(value))
     return plain(value)
 
 

@@ -1,0 +1,107 @@
+"""Inventories mean what ``ansible-inventory --list`` says they mean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maintcheck import inventory
+from maintcheck.errors import InputError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(base: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (base / name).parent.mkdir(parents=True, exist_ok=True)
+        (base / name).write_text(text)
+
+
+def test_yaml_with_group_and_host_vars_and_connection_variables(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "hosts.yml": "all:\n  children:\n    web:\n      hosts:\n        web-01:\n"
+                     "          ansible_host: '{{ prefix }}.11'\n        web-02:\n"
+                     "    db:\n      children:\n        db_primary:\n          hosts:\n"
+                     "            db-01: {ansible_port: 2222, ansible_become: true}\n",
+        "group_vars/all.yml": "prefix: 10.1.2\nmaintcheck_disk_max_percent: 80\n"
+                              "ansible_user: ops\nansible_ssh_private_key_file: ~/.ssh/ops\n",
+        "group_vars/web.yml": "maintcheck_services: [nginx]\n",
+        "host_vars/web-02.yml": "maintcheck_disk_max_percent: 70\n",
+    })
+    inv = inventory.load(tmp_path / "hosts.yml")
+    web1, web2, db1 = (inv.host(n) for n in ("web-01", "web-02", "db-01"))
+    assert web1.address == "10.1.2.11" and web1.user == "ops" and web1.identity == "~/.ssh/ops"
+    assert web1.expect.services == ["nginx"] and web1.expect.disk_max_percent == 80
+    assert web2.expect.disk_max_percent == 70 and web2.address == "web-02"
+    assert db1.port == 2222 and db1.become and db1.expect.services == []
+    assert "db_primary" in db1.groups and "db" in db1.groups
+    assert web1.expect.memory_max_percent == 95  # a documented default
+
+
+def test_ini_inventory(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.ini": "[lb]\nlb-01 ansible_host=10.0.0.5 ansible_become=no\n"
+                                  "[lb:vars]\nmaintcheck_ports=[80, 443]\n"})
+    lb = inventory.load(tmp_path / "hosts.ini").host("lb-01")
+    assert lb.address == "10.0.0.5" and lb.become is False and lb.expect.ports == [80, 443]
+
+
+@pytest.mark.parametrize(("pattern", "hosts"), [
+    ("web", ["web-01", "web-02"]), ("web:&canary", ["web-02"]), ("all:!db", ["web-01", "web-02"]),
+    ("web-0*", ["web-01", "web-02"]), ("db-01", ["db-01"]), ("web[0]", ["web-01"]),
+])
+def test_limit_follows_ansible_patterns(tmp_path: Path, pattern: str, hosts: list[str]) -> None:
+    write(tmp_path, {"hosts.yml": "all:\n  children:\n    web:\n      hosts: {web-01: , web-02: }\n"
+                                  "    canary:\n      hosts: {web-02: }\n"
+                                  "    db:\n      hosts: {db-01: }\n"})
+    inv = inventory.load(tmp_path / "hosts.yml")
+    assert [h.name for h in inv.select(pattern)] == hosts
+
+
+def test_same_hosts_and_vars_as_ansible_inventory_list() -> None:
+    source = ROOT / "inventory" / "example"
+    listed = json.loads(subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(source), "--list"],
+        capture_output=True, text=True, check=True).stdout)
+    inv = inventory.load(source)
+    assert sorted(h.name for h in inv.hosts) == sorted(listed["_meta"]["hostvars"])
+    for host in inv.hosts:
+        theirs = listed["_meta"]["hostvars"][host.name]
+        plain = [k for k in theirs if k in host.variables and "{{" not in json.dumps(theirs[k])]
+        assert {k: host.variables[k] for k in plain} == {k: theirs[k] for k in plain}
+    # where ansible-inventory shows a template, maintcheck renders it as a play would
+    assert inv.host("web-01").expect.http[0]["url"] == "https://web-01.example.com/health"
+    assert inv.host("lb-01").expect.haproxy_stats_url == "http://192.0.2.10:8404/stats;csv"
+
+
+def test_every_problem_in_one_error(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "hosts.yml": "all:\n  hosts:\n    a:\n      maintcheck_tls_warn_days: 3\n"
+                     "      maintcheck_tls_fail_days: 10\n      maintcheck_services: nginx\n"
+                     "      maintcheck_backups: [{glob: /b/*, max_age: 3}]\n",
+    })
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    text = str(err.value)
+    assert "hosts.yml:6: maintcheck_services must be a list, got str 'nginx'" in text
+    assert "hosts.yml:7: maintcheck_backups item 1 unknown key 'max_age'" in text
+    assert "did you mean max_age_hours" in text
+    assert "tls_warn_days (3) must not be below maintcheck_tls_fail_days (10)" in text
+
+
+def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a: {ansible_host: [1\n",
+                     "group_vars/all.yml": "x: : y\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    text = str(err.value)
+    assert "hosts.yml:4: YAML syntax error" in text or "hosts.yml:3: YAML syntax error" in text
+    assert "group_vars/all.yml:1: YAML syntax error" in text
+
+
+def test_missing_inventory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="inventory not found"):
+        inventory.load(tmp_path / "nope.yml")

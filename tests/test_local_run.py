@@ -1,0 +1,64 @@
+"""Real runs of the shipped suite against the default inventory: this machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maintcheck import catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_phase(phase: str, reports: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", f"checks/{phase}", "--no-prompt", "-p", "no:randomly",
+         "-o", f"maintcheck_reports={reports}", "--change", "CI-LOCAL",
+         "--maintenance-type", "security,application,infrastructure", *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def three_phases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    reports = tmp_path_factory.mktemp("reports")
+    docs = {}
+    for phase in ("pre", "during", "post"):
+        result = run_phase(phase, reports)
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+        assert "Traceback" not in result.stdout + result.stderr
+        docs[phase] = json.loads((reports / "CI-LOCAL" / f"{phase}.json").read_text())
+    return docs
+
+
+def test_three_phases_cover_exactly_the_91_items(three_phases: dict[str, dict]) -> None:
+    ids = [i["id"] for doc in three_phases.values() for i in doc["items"]]
+    expected = [i.id for i in catalog.load(ROOT / "checks" / "checklist.yml").items]
+    assert sorted(ids) == sorted(expected) and len(ids) == 91
+
+
+def test_local_capacity_is_really_measured(three_phases: dict[str, dict]) -> None:
+    item = next(i for i in three_phases["pre"]["items"] if i["id"] == "2.2")
+    assert [o["host"] for o in item["outcomes"]] == ["this-machine"]
+    assert item["outcomes"][0]["outcome"] in ("passed", "failed")
+    audit = three_phases["pre"]["audit"]["this-machine"]
+    assert len([e for e in audit if e.get("probe")]) == 1  # one probe for all host facts
+
+
+def test_no_item_is_silently_passed(three_phases: dict[str, dict]) -> None:
+    for doc in three_phases.values():
+        for item in doc["items"]:
+            if item["kind"] == "manual":
+                assert item["state"] == "pending", item
+            assert item["state"] != "not run", item
+
+
+def test_status_file_absent_fails_during_and_passes_after(three_phases: dict[str, dict]) -> None:
+    during = next(i for i in three_phases["during"]["items"] if i["id"] == "4.1")
+    post = next(i for i in three_phases["post"]["items"] if i["id"] == "9.1")
+    assert during["state"] == "failed" and "absent, expected present" in during[
+        "outcomes"][0]["message"]
+    assert post["state"] == "passed"
