@@ -33,3 +33,22 @@ def test_performance_dashboards_updated() -> None:
 def test_capacity_utilisation_within_thresholds(facts, expect, assess) -> None:
     """Disk, inodes, memory and load are within thresholds during the window."""
     assert assess.capacity(facts, expect) == []
+
+
+@pytest.mark.checklist("6.1")
+@pytest.mark.applies_to("prometheus_url")
+def test_monitoring_restored_for_every_host(target, expect, probes, assess_services,
+                                            http_options, inventory_hosts) -> None:
+    """Prometheus has an up target again for every selected inventory host."""
+    targets = probes.prometheus.targets(expect.prometheus_url, **http_options)
+    hosts = {h.name: h.address for h in inventory_hosts}
+    assert assess_services.targets_down(target.name, targets, hosts) == []
+
+
+@pytest.mark.checklist("6.2")
+@pytest.mark.applies_to("alert_rules")
+def test_alert_rules_loaded_and_healthy(target, expect, probes, assess_services,
+                                        http_options) -> None:
+    """The expected alert rules are loaded in Prometheus and evaluate without error."""
+    rules = probes.prometheus.rules(expect.prometheus_url, **http_options)
+    assert assess_services.rules_unhealthy(target.name, rules, expect.alert_rules) == []

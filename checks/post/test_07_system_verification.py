@@ -1,4 +1,4 @@
-"""7. System Verification (host-level items; service-level ones are in test_07_services.py)."""
+"""7. System Verification."""
 
 from __future__ import annotations
 
@@ -45,3 +45,41 @@ def test_cron_active(facts, expect, assess) -> None:
 def test_timers_scheduled(facts, expect, assess) -> None:
     """Declared timers are active with a next elapse time."""
     assert assess.timers_not_scheduled(facts, expect.timers) == []
+
+
+@pytest.mark.checklist("7.2")
+@pytest.mark.applies_to("http")
+def test_latency_stable(target, expect, probes, assess_services, http_options,
+                        record_property) -> None:
+    """Each endpoint answers within its max_latency_ms after the change."""
+    endpoints = [(spec, probes.http.fetch(spec["url"], **http_options)) for spec in expect.http]
+    record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
+                                   for s, o in endpoints})
+    assert assess_services.latency(target.name, endpoints) == []
+
+
+@pytest.mark.checklist("7.3")
+@pytest.mark.applies_to("error_rate_query")
+def test_error_rate_within_bound(target, expect, probes, http_options) -> None:
+    """The declared error-rate query stays under its threshold."""
+    rate = probes.prometheus.query_scalar(expect.prometheus_url, expect.error_rate_query,
+                                          **http_options)
+    assert rate is not None, f"{target.name}: {expect.error_rate_query!r} returned no value"
+    assert rate <= expect.error_rate_max, (
+        f"{target.name}: error rate {rate:g}, expected at most {expect.error_rate_max:g}")
+
+
+@pytest.mark.checklist("7.4")
+@pytest.mark.applies_to("journeys")
+def test_user_journeys_succeed(target, expect, probes, assess_services, http_options) -> None:
+    """Every step of each declared synthetic user journey answers as expected."""
+    observed = [(step, probes.http.fetch(step["url"], expect_contains=step.get("contains"),
+                                         **http_options))
+                for journey in expect.journeys for step in journey["steps"]]
+    assert assess_services.http_endpoints(target.name, observed) == []
+
+
+@pytest.mark.checklist("7.4")
+@pytest.mark.manual
+def test_user_functionality_confirmed() -> None:
+    """Has a person confirmed the main user functions work?"""

@@ -33,3 +33,9 @@ def test_change_documentation_updated() -> None:
 @pytest.mark.manual
 def test_stakeholders_notified_of_completion() -> None:
     """Have the stakeholders been notified of completion?"""
+
+
+@pytest.mark.checklist("8.3")
+@pytest.mark.not_yet_automated("the pre-versus-post comparison table (issue 8) is not built yet")
+def test_performance_impact_table() -> None:
+    """A pre-versus-post table of host metrics and endpoint latency, with deltas."""

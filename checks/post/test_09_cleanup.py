@@ -1,4 +1,4 @@
-"""9. Cleanup & Follow-up (9.4 is in test_09_services.py)."""
+"""9. Cleanup & Follow-up."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def test_temporary_files_cleaned(facts, expect, assess) -> None:
 def test_old_backups_archived(facts, expect, assess) -> None:
     """Nothing older than its retention is left in the hot backup path."""
     assert assess.expired_backups(facts, expect.backups) == []
+
+
+@pytest.mark.checklist("9.4")
+@pytest.mark.applies_to("alertmanager_url")
+def test_no_silence_left_behind(target, expect, probes, assess_services, http_options,
+                                change) -> None:
+    """No silence made for the window (or, without a window, none at all) is still active."""
+    silences = probes.prometheus.silences(expect.alertmanager_url, **http_options)
+    since = change.window.start if change.window else None
+    assert assess_services.leftover_silences(target.name, silences, since) == []
 
 
 @pytest.mark.checklist("9.5")

@@ -12,7 +12,23 @@ def test_application_at_tested_version(facts, expect, assess) -> None:
     assert assess.versions_below(facts, expect.packages) == []
 
 
+@pytest.mark.checklist("13.4")
+@pytest.mark.applies_to("feature_flags")
+def test_feature_flags_configured(target, expect, probes, assess_services,
+                                  http_options) -> None:
+    """Each feature flag endpoint reports the expected values."""
+    observed = [(flag, probes.features.flags(flag["url"], **http_options))
+                for flag in expect.feature_flags]
+    assert assess_services.flags_mismatched(target.name, observed) == []
+
+
 @pytest.mark.checklist("13.5")
 @pytest.mark.manual
 def test_user_acceptance_testing_completed() -> None:
     """Is user acceptance testing completed?"""
+
+
+@pytest.mark.checklist("13.6")
+@pytest.mark.not_yet_automated("the pre-versus-post comparison table (issue 8) is not built yet")
+def test_application_performance_impact_table() -> None:
+    """A pre-versus-post table of endpoint latency and host metrics, with deltas."""

@@ -12,6 +12,17 @@ def test_dns_names_resolve_as_declared(facts, expect, assess) -> None:
     assert assess.dns_mismatches(facts, expect.dns) == []
 
 
+@pytest.mark.checklist("14.5")
+@pytest.mark.applies_to("haproxy_backends")
+def test_load_balancer_configuration_has_backends(target, expect, runner, probes,
+                                                  assess_services) -> None:
+    """The HAProxy configuration declares every expected backend and server."""
+    text = runner.run(["cat", expect.haproxy_config]).stdout
+    configured = probes.haproxy.config_backends(text)
+    assert assess_services.backends_configured(target.name, configured,
+                                               expect.haproxy_backends) == []
+
+
 @pytest.mark.checklist("14.6")
 @pytest.mark.applies_to("firewall_rules")
 def test_firewall_rules_present(facts, expect) -> None:

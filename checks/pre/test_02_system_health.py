@@ -20,3 +20,48 @@ def test_backup_unit_last_run_succeeded(facts, expect) -> None:
     assert (unit.result, unit.active_state) in {("success", "inactive"), ("success", "active")}, (
         f"{facts.host}: {unit.name} is {unit.active_state} with result {unit.result}, "
         "expected its last run to have succeeded")
+
+
+@pytest.mark.checklist("2.1")
+@pytest.mark.applies_to("alertmanager_url")
+def test_no_critical_alerts_firing(target, expect, probes, assess_services, http_options) -> None:
+    """Alertmanager has no active, unsilenced alert at or above the configured severity."""
+    alerts = probes.prometheus.firing_alerts(expect.alertmanager_url, **http_options)
+    assert assess_services.alerts_firing(target.name, alerts, expect.alert_min_severity) == []
+
+
+@pytest.mark.checklist("2.3")
+@pytest.mark.applies_to("postgres_role", "primary")
+def test_primary_streams_to_every_replica(target, expect, runner, probes,
+                                          assess_services) -> None:
+    """pg_stat_replication on the primary shows each expected replica streaming."""
+    seen = probes.postgres.replication(runner, timeout=expect.command_timeout)
+    assert assess_services.replicas_streaming(target.name, seen, expect.postgres_replicas) == []
+
+
+@pytest.mark.checklist("2.3")
+@pytest.mark.applies_to("postgres_role", "replica")
+def test_replica_replays_within_lag(target, expect, runner, probes, assess_services) -> None:
+    """The replica is in recovery, receiving WAL, and replays within the lag bound."""
+    seen = probes.postgres.replica_status(runner, timeout=expect.command_timeout)
+    assert assess_services.replica_lag(target.name, seen,
+                                       expect.replication_max_lag_seconds) == []
+
+
+@pytest.mark.checklist("2.5")
+@pytest.mark.applies_to("prometheus_url")
+def test_monitoring_scrapes_every_host(target, expect, probes, assess_services, http_options,
+                                       inventory_hosts) -> None:
+    """Prometheus answers and has an up target for every selected inventory host."""
+    targets = probes.prometheus.targets(expect.prometheus_url, **http_options)
+    hosts = {h.name: h.address for h in inventory_hosts}
+    assert assess_services.targets_down(target.name, targets, hosts) == []
+
+
+@pytest.mark.checklist("2.6")
+@pytest.mark.applies_to("haproxy_backends")
+def test_load_balancer_backends_up(target, expect, probes, assess_services,
+                                   http_options) -> None:
+    """HAProxy's stats show every declared backend server UP."""
+    servers = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"])
+    assert assess_services.backends_up(target.name, servers, expect.haproxy_backends) == []

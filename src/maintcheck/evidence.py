@@ -16,10 +16,13 @@ from maintcheck.catalog import Catalog, Item
 from maintcheck.confirmations import Confirmation
 from maintcheck.redact import Redactor
 
-OUTCOMES = ("passed", "failed", "error", "not applicable", "pending", "skipped", "not run")
+OUTCOMES = ("passed", "failed", "error", "not applicable", "pending", "skipped",
+            "not yet automated", "not run")
 # the order in which one outcome outweighs another when an item is summed across hosts
-WEIGHT = ("failed", "error", "pending", "not run", "skipped", "passed", "not applicable")
-VERDICTS = {"failed": "FAILED", "error": "ERROR", "pending": "INCOMPLETE", "not run": "INCOMPLETE"}
+WEIGHT = ("failed", "error", "pending", "not yet automated", "not run", "skipped", "passed",
+          "not applicable")
+VERDICTS = {"failed": "FAILED", "error": "ERROR", "pending": "INCOMPLETE",
+            "not yet automated": "INCOMPLETE", "not run": "INCOMPLETE"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def item_state(outcomes: list[Outcome]) -> str:
 
 def verdict(states: list[str]) -> str:
     """PASSED, FAILED, ERROR or INCOMPLETE for a run, from its item states."""
-    for state in ("failed", "error", "pending", "not run"):
+    for state in ("failed", "error", "pending", "not yet automated", "not run"):
         if state in states:
             return VERDICTS[state]
     return "PASSED"

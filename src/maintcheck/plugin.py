@@ -15,9 +15,10 @@ from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError
+from maintcheck.errors import CheckError, InputError, MissingData
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
+from maintcheck.htmlreport import HtmlReport
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
 from maintcheck.session import Options, Run, build
@@ -28,13 +29,16 @@ RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
+NOT_YET = "not yet automated: "
 PASSPHRASE_ENV = "MAINTCHECK_SIGN_PASSPHRASE"
 OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
 
 MARKERS = (
     "checklist(id): the checklist item a test implements, e.g. checklist('2.3')",
     "manual: the item is confirmed by the operator; the test's docstring is the question",
-    "applies_to(variable): run on the hosts that declare maintcheck_<variable>",
+    "not_yet_automated(reason): an automated item whose check is not written yet",
+    "applies_to(variable, value=None): run on the hosts that declare maintcheck_<variable> "
+    "(with that value, when given)",
 )
 
 
@@ -114,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         signer = load_operator_signer(config)
         config.pluginmanager.register(Recorder(run), "maintcheck-recorder")
+        config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
         if signer is not None:
             config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
 
@@ -154,12 +159,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None or "target" not in metafunc.fixturenames:
         return
     mark = metafunc.definition.get_closest_marker("applies_to")
-    wanted = mark.args[0] if mark else None
-    hosts = run.targets.select(wanted)
+    wanted, value = (list(mark.args) + [None])[:2] if mark else (None, None)
+    hosts = run.targets.select(wanted, value)
     if hosts:
         metafunc.parametrize("target", hosts, ids=[h.name for h in hosts])
         return
-    reason = (f"no selected host declares maintcheck_{wanted}" if wanted
+    declares = f"maintcheck_{wanted}" + (f": {value}" if value is not None else "")
+    reason = (f"no selected host declares {declares}" if wanted
               else "the inventory selects no host")
     metafunc.parametrize("target", [NotApplicable(reason)], ids=["n/a"])
 
@@ -226,6 +232,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     target = callspec.params.get("target") if callspec else None
     if isinstance(target, NotApplicable):
         pytest.skip(f"{NOT_APPLICABLE}{target.reason}")
+    todo = item.get_closest_marker("not_yet_automated")
+    if todo is not None:
+        pytest.skip(f"{NOT_YET}{todo.args[0] if todo.args else 'no check yet'}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -278,6 +287,8 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[st
             return "not applicable", reason[len(NOT_APPLICABLE):]
         if reason.startswith(PENDING):
             return "pending", reason[len(PENDING):]
+        if reason.startswith(NOT_YET):
+            return "not yet automated", reason[len(NOT_YET):]
         return "skipped", reason
     if report.passed:
         return "passed", ""
@@ -296,6 +307,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
         return "not applicable", "n", "N/A"
     if outcome == "pending" and report.when == "call":
         return "pending", "p", "PENDING"
+    if outcome == "not yet automated" and report.when == "setup":
+        return "not yet automated", "t", "NOT YET AUTOMATED"
     return None
 
 
@@ -437,3 +450,45 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
     if isinstance(left, Findings) and op == "==" and right == []:
         return [f"{left.host}: {len(left)} finding(s)", *(f"  {f}" for f in left)]
     return None
+
+
+@pytest.fixture(scope="session")
+def assess_services() -> Any:
+    """Findings for service observations: ``assess_services.certificate(...) == []``."""
+    from maintcheck import assess_services as module
+
+    return module
+
+
+@pytest.fixture(scope="session")
+def probes() -> Any:
+    """The service probes: http, tls, postgres, haproxy, prometheus."""
+    from maintcheck import probes as module
+
+    return module
+
+
+@pytest.fixture
+def http_options(maintcheck_run: Run, target: Host) -> dict[str, Any]:
+    """Timeout, CA bundle and credentials for this host's HTTP calls (never printed)."""
+    e = target.expect
+    return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
+            "auth": (e.http_username, e.http_password) if e.http_username else None,
+            "token": e.http_token or None, "redactor": maintcheck_run.redactor}
+
+
+@pytest.fixture(scope="session")
+def inventory_hosts(maintcheck_run: Run) -> list[Host]:
+    """Every host the run selected."""
+    return list(maintcheck_run.targets.hosts)
+
+
+@pytest.fixture(scope="session")
+def runner_of(maintcheck_run: Run) -> Any:
+    """The runner of another host by name: ``runner_of("web-01")``."""
+    def find(name: str) -> Runner:
+        try:
+            return maintcheck_run.targets.runners[name]
+        except KeyError:
+            raise MissingData(f"{name} is not a selected inventory host") from None
+    return find

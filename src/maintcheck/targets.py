@@ -70,10 +70,12 @@ class Targets:
         return CommandRunner(host.name, transport, redactor=self.redactor,
                              command_timeout=float(host.expect.command_timeout))
 
-    def select(self, wanted: str | None = None) -> list[Host]:
-        """Selected hosts, or those among them that declare ``maintcheck_<wanted>``."""
+    def select(self, wanted: str | None = None, value: object = None) -> list[Host]:
+        """Selected hosts, or those that declare ``maintcheck_<wanted>`` (equal to ``value``)."""
         if wanted is None:
             return list(self.hosts)
+        if value is not None:
+            return [h for h in self.hosts if h.expect[wanted] == value]
         return [h for h in self.hosts if h.expect[wanted]]
 
     def facts_of(self, host: Host) -> Facts:

@@ -1,0 +1,82 @@
+"""5. Validation & Testing."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def endpoints(target, expect, probes, http_options):
+    """Each declared HTTP endpoint of this host, fetched once: (spec, observation)."""
+    return [(spec, probes.http.fetch(spec["url"], expect_contains=spec.get("contains"),
+                                     headers=spec.get("headers"), **http_options))
+            for spec in expect.http]
+
+
+@pytest.mark.checklist("5.1")
+@pytest.mark.applies_to("journeys")
+def test_service_journeys_succeed(target, expect, probes, assess_services, http_options) -> None:
+    """Every step of each declared synthetic journey answers as expected."""
+    observed = [(step, probes.http.fetch(step["url"], expect_contains=step.get("contains"),
+                                         **http_options))
+                for journey in expect.journeys for step in journey["steps"]]
+    assert assess_services.http_endpoints(target.name, observed) == []
+
+
+@pytest.mark.checklist("5.2")
+@pytest.mark.applies_to("postgres_clients")
+def test_database_accepts_connections_from_clients(target, expect, probes, runner_of) -> None:
+    """From each declared client host, the database accepts connections (pg_isready)."""
+    seen = {client: probes.postgres.ready(runner_of(client), target.address,
+                                          expect.postgres_port)
+            for client in expect.postgres_clients}
+    refused = {c: f"{r.status}: {r.message}" for c, r in seen.items() if not r.accepting}
+    assert refused == {}, f"{target.name}:{expect.postgres_port} from clients: {refused}"
+
+
+@pytest.mark.checklist("5.3")
+@pytest.mark.applies_to("http")
+def test_health_endpoints_answer(target, endpoints, assess_services) -> None:
+    """Each declared endpoint returns its status and body, over verified TLS."""
+    assert assess_services.http_endpoints(target.name, endpoints) == []
+
+
+@pytest.mark.checklist("5.4")
+@pytest.mark.applies_to("lb_url")
+def test_load_balancer_routes_to_every_backend(target, expect, probes, assess_services,
+                                               http_options, inventory_hosts) -> None:
+    """The frontend answers, and each backend server answers the same URL directly."""
+    servers = sorted({s for names in expect.haproxy_backends.values() for s in names})
+    addresses = {h.name: h.address for h in inventory_hosts}
+    observed = [({"name": f"{expect.lb_url} via the frontend"},
+                 probes.http.fetch(expect.lb_url, **http_options))]
+    observed += [({"name": f"{expect.lb_url} direct to {s}"},
+                  probes.http.via(expect.lb_url,
+                                  assess_services.backend_address(expect.lb_url, addresses.get(s, s)),
+                                  **http_options))
+                 for s in servers]
+    assert assess_services.http_endpoints(target.name, observed) == []
+
+
+@pytest.mark.checklist("5.5")
+@pytest.mark.applies_to("tls")
+def test_certificates_valid(target, expect, probes, assess_services, http_options,
+                            record_property) -> None:
+    """Each certificate verifies to the CA, names its host, is strong and far from expiry."""
+    seen = [probes.tls.inspect(t["address"], t["server_name"], timeout=http_options["timeout"],
+                               ca_bundle=http_options["ca_bundle"]) for t in expect.tls]
+    record_property("certificates", {f"{c.server_name}@{c.address}": {
+        "sha256": c.fingerprint_sha256, "not_after": f"{c.not_after:%Y-%m-%dT%H:%M:%SZ}",
+        "days_left": round(c.days_left, 1), "warn": c.days_left < expect.tls_warn_days}
+        for c in seen})
+    assert assess_services.certificates(target.name, seen, fail_days=expect.tls_fail_days,
+                                        min_rsa_bits=expect.tls_min_key_bits) == []
+
+
+@pytest.mark.checklist("5.6")
+@pytest.mark.applies_to("http")
+def test_latency_within_thresholds(target, endpoints, assess_services, record_property) -> None:
+    """Each endpoint answers within its max_latency_ms."""
+    record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
+                                   for s, o in endpoints})
+    assert assess_services.latency(target.name, endpoints) == []

@@ -1,0 +1,200 @@
+"""Findings for service observations (HTTP, TLS, PostgreSQL, HAProxy, Prometheus).
+
+Like :mod:`maintcheck.assess`, each function returns :class:`Findings`: empty when all is
+well, otherwise sentences naming the endpoint, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from maintcheck.assess import Findings
+from maintcheck.probes.haproxy import HaproxyServer
+from maintcheck.probes.http import HttpObservation
+from maintcheck.probes.postgres import Replication, ReplicaStatus
+from maintcheck.probes.prometheus import Alert, Rule, Silence, Target, severity_rank
+from maintcheck.probes.tls import TlsObservation
+
+WEAK_HASHES = frozenset({"md5", "sha1"})
+EC_MIN_BITS = 256
+
+
+def http_answer(host: str, seen: HttpObservation, spec: Mapping[str, Any]) -> list[str]:
+    """One endpoint's status, body and TLS against its declaration."""
+    name = spec.get("name") or seen.url
+    if seen.tls_error:
+        return [f"{name}: TLS verification failed: {seen.tls_error}"]
+    found = []
+    status = int(spec.get("status", 200))
+    if seen.status != status:
+        found.append(f"{name}: HTTP {seen.status}, expected {status}")
+    if spec.get("contains") and not seen.contains_match:
+        found.append(f"{name}: body lacks {spec['contains']!r} (got {seen.body_excerpt[:80]!r})")
+    return found
+
+
+def http_endpoints(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
+                   ) -> Findings:
+    return Findings(host, [f for spec, seen in observed for f in http_answer(host, seen, spec)])
+
+
+def latency(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]) -> Findings:
+    """Endpoints slower than their ``max_latency_ms``."""
+    return Findings(host, [
+        f"{spec.get('name') or seen.url}: {seen.latency_ms:.0f} ms, expected at most "
+        f"{spec['max_latency_ms']} ms"
+        for spec, seen in observed
+        if "max_latency_ms" in spec and seen.latency_ms > spec["max_latency_ms"]])
+
+
+def certificates(host: str, observed: Iterable[TlsObservation], *, fail_days: int,
+                 min_rsa_bits: int) -> Findings:
+    """Expiry, name, chain, key size, signature hash and SNI of each certificate."""
+    return Findings(host, [f for seen in observed
+                           for f in certificate(seen, fail_days, min_rsa_bits)])
+
+
+def certificate(seen: TlsObservation, fail_days: int, min_rsa_bits: int) -> list[str]:
+    where = f"{seen.server_name} at {seen.address}"
+    found = []
+    if seen.days_left < fail_days:
+        state = "expired" if seen.days_left < 0 else f"expires in {seen.days_left:.0f} days"
+        found.append(f"{where}: {state} ({seen.not_after:%Y-%m-%d}), expected at least "
+                     f"{fail_days} days left")
+    if not seen.hostname_matches:
+        found.append(f"{where}: certificate names {list(seen.sans)}, not {seen.server_name}")
+    if not seen.chain_verified:
+        found.append(f"{where}: chain does not verify to the configured CA: {seen.verify_error}")
+    minimum = min_rsa_bits if seen.key_type == "RSA" else EC_MIN_BITS
+    if seen.key_type in ("RSA", "EC") and seen.key_bits < minimum:
+        found.append(f"{where}: {seen.key_type} key of {seen.key_bits} bits, expected >= {minimum}")
+    if seen.signature_hash in WEAK_HASHES:
+        found.append(f"{where}: signed with {seen.signature_algorithm}, a weak hash")
+    if seen.sni_supported is False:
+        found.append(f"{where}: the server ignores SNI")
+    return found
+
+
+def backend_address(url: str, address: str) -> str:
+    """``address:port`` serving ``url``, for sending the same request straight to a backend."""
+    parts = urlsplit(url)
+    return f"{address}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def replicas_streaming(host: str, seen: Replication, expected: Iterable[str]) -> Findings:
+    """Every expected replica streams from this primary."""
+    if not seen.up:
+        return Findings(host, [f"PostgreSQL is down: {seen.down_reason}"])
+    by_name = {r.application_name: r for r in seen.replicas}
+    by_addr = {r.client_addr: r for r in seen.replicas}
+    found = []
+    for name in expected:
+        replica = by_name.get(name) or by_addr.get(name)
+        if replica is None:
+            found.append(f"replica {name}: not connected (connected: "
+                         f"{sorted(by_name) or 'none'}), expected streaming")
+        elif replica.state != "streaming":
+            found.append(f"replica {name}: {replica.state}, expected streaming")
+    return Findings(host, found)
+
+
+def replica_lag(host: str, seen: ReplicaStatus, max_lag: float) -> Findings:
+    """This replica is in recovery, receiving, and replays within the lag bound."""
+    if not seen.up:
+        return Findings(host, [f"PostgreSQL is down: {seen.down_reason}"])
+    found = []
+    if not seen.in_recovery:
+        found.append("not in recovery: this is not a replica (promoted?)")
+    if seen.receiver_status != "streaming":
+        found.append(f"WAL receiver {seen.receiver_status or 'absent'}, expected streaming")
+    if seen.replay_paused:
+        found.append("replay is paused")
+    if seen.lag_seconds is None or seen.lag_seconds > max_lag:
+        lag = "unknown" if seen.lag_seconds is None else f"{seen.lag_seconds:.1f} s"
+        found.append(f"replay lag {lag}, expected at most {max_lag:g} s")
+    return Findings(host, found)
+
+
+def backends_up(host: str, servers: Iterable[HaproxyServer],
+                expected: Mapping[str, Iterable[str]]) -> Findings:
+    """Every declared backend server is UP in HAProxy's stats."""
+    status = {(s.backend, s.server): s for s in servers}
+    found = []
+    for backend, names in expected.items():
+        for name in names:
+            server = status.get((backend, name))
+            if server is None:
+                found.append(f"{backend}/{name}: not in HAProxy's stats")
+            elif not server.status.startswith("UP") or server.status.startswith("UP "):
+                detail = f" ({server.check_status} {server.check_detail})".rstrip(" ()")
+                found.append(f"{backend}/{name}: {server.status}{detail}, expected UP")
+    return Findings(host, found)
+
+
+def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
+                        expected: Mapping[str, Iterable[str]]) -> Findings:
+    found = []
+    for backend, names in expected.items():
+        if backend not in configured:
+            found.append(f"backend {backend}: not in the configuration")
+            continue
+        missing = sorted(set(names) - set(configured[backend]))
+        if missing:
+            found.append(f"backend {backend}: lacks server(s) {missing}")
+    return Findings(host, found)
+
+
+def alerts_firing(host: str, alerts: Iterable[Alert], min_severity: str) -> Findings:
+    floor = severity_rank(min_severity)
+    return Findings(host, [f"alert {a.name} ({a.severity or 'no severity'}) firing since "
+                           f"{a.starts_at:%Y-%m-%dT%H:%M:%SZ}" if a.starts_at else
+                           f"alert {a.name} ({a.severity or 'no severity'}) firing"
+                           for a in alerts if severity_rank(a.severity) >= floor])
+
+
+def targets_down(host: str, targets: Iterable[Target], hosts: Mapping[str, str]) -> Findings:
+    """Inventory hosts (name -> address) with no target, or with a target that is not up."""
+    found = []
+    targets = list(targets)
+    for name, address in hosts.items():
+        mine = [t for t in targets if t.instance.rsplit(":", 1)[0] in (name, address)]
+        if not mine:
+            found.append(f"{name}: no Prometheus target scrapes it")
+        found += [f"{name}: target {t.job}/{t.instance} is {t.health}: {t.last_error}"
+                  for t in mine if t.health != "up"]
+    return Findings(host, found)
+
+
+def rules_unhealthy(host: str, rules: Iterable[Rule], expected: Iterable[str]) -> Findings:
+    loaded = {r.name: r for r in rules}
+    found = []
+    for name in expected:
+        rule = loaded.get(name)
+        if rule is None:
+            found.append(f"alert rule {name}: not loaded")
+        elif rule.health == "err":
+            found.append(f"alert rule {name}: unhealthy: {rule.last_error}")
+    return Findings(host, found)
+
+
+def leftover_silences(host: str, silences: Iterable[Silence],
+                      since: datetime | None) -> Findings:
+    """Active silences (made since the window began, when it is known)."""
+    return Findings(host, [
+        f"silence {s.id} by {s.created_by} ({', '.join(s.matchers)}) still active until "
+        f"{s.ends_at:%Y-%m-%dT%H:%M:%SZ}: {s.comment}" if s.ends_at else
+        f"silence {s.id} by {s.created_by} still active: {s.comment}"
+        for s in silences
+        if s.state == "active" and (since is None or s.starts_at is None or s.starts_at >= since)])
+
+
+def flags_mismatched(host: str, observed: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]
+                     ) -> Findings:
+    """Flags whose served value differs from the declared one: (spec, served flags) pairs."""
+    return Findings(host, [f"{spec['url']}: flag {k} is {actual.get(k, 'absent')!r}, "
+                           f"expected {v!r}"
+                           for spec, actual in observed for k, v in spec["expect"].items()
+                           if actual.get(k) != v])
