@@ -1,0 +1,18 @@
+"""Probes observe one kind of service and return frozen observations; checks decide.
+
+A probe never decides pass or fail and never formats output. The service's own answer (an
+HTTP 500, an expired certificate, a replica not streaming, a server DOWN) comes back as data,
+so a check can FAIL on it. When a probe cannot observe at all (no connection, timeout, an
+answer that is not what the API speaks), it raises a
+:class:`~maintcheck.errors.CheckError`, and the check is ERROR.
+
+>>> from maintcheck.probes import http
+>>> http.fetch("https://app.example.com/health", timeout=5).status
+200
+"""
+
+from __future__ import annotations
+
+from maintcheck.probes import features, haproxy, http, postgres, prometheus, tls
+
+__all__ = ["features", "haproxy", "http", "postgres", "prometheus", "tls"]

@@ -1,0 +1,183 @@
+"""HTTP plumbing the probes share: one bounded session per call, and no secret in any message.
+
+A failure to get an answer becomes a :class:`~maintcheck.errors.CheckError` that names the
+endpoint and the cause. Whether an answer is a finding or a failure to observe is for each
+probe to say: :func:`get_json` treats every non-2xx answer as "could not observe", because it
+serves APIs we read *through* (Prometheus, HAProxy's stats), not the service under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import ssl
+from collections.abc import Iterator, Mapping
+from typing import Any, NoReturn
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import requests
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.ssl_match_hostname import CertificateError
+
+from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData
+from maintcheck.redact import Redactor
+
+Auth = tuple[str, str]
+# a timeout can surface as any of these, wrapped at any depth (a body read wraps it twice)
+TIMEOUTS = (TimeoutError, requests.Timeout, Urllib3Timeout)
+
+
+def split_address(address: str, default_port: int | None = None) -> tuple[str, int]:
+    """``"db1:5432"`` -> ``("db1", 5432)``; IPv6 as ``"[::1]:5432"``."""
+    host, sep, port = address.rpartition(":")
+    if address.startswith("[") and "]:" not in address:  # "[::1]" with no port
+        host, sep, port = address, "", ""
+    elif not sep or (":" in host and not host.startswith("[")):  # "db1", or a bare IPv6
+        host, port = address, ""
+    host = host.strip("[]")
+    if not port and default_port is not None:
+        return host, default_port
+    if not host or not port.isdigit():
+        raise MissingData(f"{address!r} is not an address of the form host:port")
+    return host, int(port)
+
+
+def split_userinfo(url: str) -> tuple[str, Auth | None]:
+    """The URL without ``user:pw@``, and that pair: ``split_userinfo("http://u:p@h/")``."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 literal lost its brackets in .hostname
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(parts.username), unquote(parts.password or ""))
+
+
+def redactor_for(redactor: Redactor | None, *, auth: Auth | None, token: str | None,
+                 headers: Mapping[str, str] | None = None) -> Redactor:
+    """The caller's redactor, or a fresh one, that also knows this call's credentials."""
+    red = redactor if redactor is not None else Redactor()
+    if auth is not None:
+        red.add(auth[1])
+        # what goes on the wire, and what a server that echoes headers would print back
+        red.add(base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+    red.add(token)
+    for name, value in (headers or {}).items():
+        if name.lower() in {"authorization", "proxy-authorization", "cookie"} or \
+                "token" in name.lower() or "key" in name.lower() or "secret" in name.lower():
+            red.add(value)
+    return red
+
+
+def session(*, auth: Auth | None, token: str | None,
+            headers: Mapping[str, str] | None) -> requests.Session:
+    """A session that ignores the environment (proxies, netrc, REQUESTS_CA_BUNDLE).
+
+    What is probed is exactly what the inventory says, not what the operator's shell says.
+    """
+    s = requests.Session()
+    s.trust_env = False
+    if auth is not None:
+        s.auth = auth
+    if token is not None:
+        s.headers["Authorization"] = f"Bearer {token}"
+    s.headers.update(headers or {})
+    return s
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and every exception it wraps (cause, context, urllib3's reason, args)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop(0)
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        nested = (e.__cause__, e.__context__, getattr(e, "reason", None), *e.args)
+        todo.extend(x for x in nested if isinstance(x, BaseException))
+
+
+def tls_verify_error(exc: BaseException) -> str | None:
+    """Why the peer's certificate was rejected, when that is what went wrong; else None."""
+    for e in chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {e.verify_message or e.reason or e}"
+        if isinstance(e, CertificateError):  # urllib3's own hostname check (assert_hostname)
+            return f"certificate verify failed: {e}"
+    return None
+
+
+def cause(exc: BaseException) -> str:
+    """A short, human cause: "connection refused", "name does not resolve", ..."""
+    found = list(chain(exc))
+    for e in found:
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return f"name does not resolve ({e.strerror or e})"
+        if isinstance(e, ConnectionResetError):
+            return "connection reset by peer"
+    for e in found:
+        if isinstance(e, ssl.SSLError):
+            return f"TLS handshake failed ({e.reason or e})"
+    for e in found:
+        if isinstance(e, OSError) and e.strerror:
+            return e.strerror.lower()
+    return str(found[-1]) or type(found[-1]).__name__
+
+
+def raise_unobservable(exc: BaseException, endpoint: str, timeout: float,
+                       redactor: Redactor) -> NoReturn:
+    """Turn a requests failure into the CheckError that says why nothing was observed."""
+    where = redactor.text(endpoint)
+    # urllib3's NewConnectionError subclasses its timeout error, for history's sake only
+    if any(isinstance(e, TIMEOUTS) and not isinstance(e, NewConnectionError)
+           for e in chain(exc)):
+        raise CommandTimeout(f"{where}: no answer within {timeout:g}s") from None
+    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema)):
+        raise MissingData(f"{where}: not a usable URL ({redactor.text(str(exc))})") from None
+    raise HostUnreachable(f"{where}: {redactor.text(cause(exc))}") from None
+
+
+def get_json(url: str, *, timeout: float, ca_bundle: str | None = None,
+             auth: Auth | None = None, token: str | None = None,
+             params: Mapping[str, str] | None = None,
+             redactor: Redactor | None = None) -> Any:
+    """GET an API endpoint and decode its JSON; anything else is a CheckError."""
+    text = get_text(url, timeout=timeout, ca_bundle=ca_bundle, auth=auth, token=token,
+                    params=params, redactor=redactor)
+    try:
+        return json.loads(text)
+    except ValueError:
+        red = redactor_for(redactor, auth=auth, token=token)
+        raise MissingData(f"{red.text(split_userinfo(url)[0])}: answer is not JSON: "
+                          f"{red.text(text[:200])!r}") from None
+
+
+def get_text(url: str, *, timeout: float, ca_bundle: str | None = None,
+             auth: Auth | None = None, token: str | None = None,
+             params: Mapping[str, str] | None = None,
+             redactor: Redactor | None = None) -> str:
+    """GET an API endpoint's body; a non-2xx answer or no answer is a CheckError."""
+    clean, url_auth = split_userinfo(url)
+    auth = auth or url_auth
+    red = redactor_for(redactor, auth=auth, token=token)
+    with session(auth=auth, token=token, headers=None) as s:
+        try:
+            response = s.get(clean, params=params, timeout=timeout,
+                             verify=ca_bundle if ca_bundle else True)
+        except requests.RequestException as exc:
+            raise_unobservable(exc, clean, timeout, red)
+        if not response.ok:
+            # an API answers errors in its body (Prometheus: {"error": ...}); keep a bit of it
+            raise MissingData(f"{red.text(clean)}: HTTP {response.status_code} "
+                              f"{response.reason}: {red.text(response.text[:200])!r}")
+        return response.text
