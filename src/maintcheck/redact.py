@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MASK = "***"
-SECRET_NAME = re.compile(r"(pass(word|wd|phrase)?|token|secret|(^|_)key($|_)|credential|api_?key)",
-                         re.IGNORECASE)
+SECRET_NAME = re.compile(r"(pass(word|wd|phrase)?|token|secret|(^|_)key($|_)|credential|api_?key"
+                         r"|authorization|cookie)", re.IGNORECASE)
 # connection variables that name a file, not a secret
 NOT_SECRET = frozenset({"ansible_ssh_private_key_file", "ansible_private_key_file",
                         "maintcheck_known_hosts", "maintcheck_secret_vars"})
@@ -44,11 +44,21 @@ class Redactor:
             self.add(str(value))
 
     def learn(self, variables: Mapping[str, Any], declared: Iterable[str] = ()) -> None:
-        """Learn the secrets among a host's variables (by name or by declaration)."""
+        """Learn the secrets among variables: by name or declaration, at any depth, and the
+        passwords written into URLs (``https://user:pw@host``)."""
         names = list(declared)
         for name, value in variables.items():
-            if is_secret_name(name, names):
+            if is_secret_name(str(name), names):
                 self.add(value)
+                if isinstance(value, str) and " " in value:  # "Bearer abc": abc alone too
+                    self.add(value.split(None, 1)[1])
+            elif isinstance(value, Mapping):
+                self.learn(value, names)
+            elif isinstance(value, (list, tuple)):
+                self.learn({str(i): v for i, v in enumerate(value)}, names)
+            elif isinstance(value, str):
+                for match in URL_USERINFO.finditer(value):
+                    self.add(match["pw"])
 
     def text(self, text: str) -> str:
         """The text with secrets, URL passwords and auth headers masked."""
