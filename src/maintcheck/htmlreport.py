@@ -1,0 +1,277 @@
+"""The HTML report's own content: verdict, checklist view, sign-off block and environment.
+
+pytest-html draws its results and environment tables with JavaScript, but it writes the summary
+prefix into the page as static HTML. So what an auditor must read goes there, and still reads
+in a viewer that blocks scripts. The ``render_*`` functions take the evidence document and
+return escaped HTML; only :class:`HtmlReport` knows pytest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+import pytest
+
+from maintcheck.catalog import Catalog
+from maintcheck.evidence import WEIGHT
+from maintcheck.session import Run
+
+NO_HOST = frozenset({"-", "n/a"})  # an item checked once, or not applicable to any host
+MESSAGE_CHARS = 240
+MARKS = {"passed": "✔", "failed": "✘", "error": "⚠", "pending": "…", "not applicable": "–",
+         "skipped": "↷", "not run": "○", "other phase": " "}
+STYLE = """<style>
+.mc-verdict{padding:12px 16px;margin:8px 0 16px;color:#fff;border-radius:4px}
+.mc-verdict .mc-big{font-size:32px;font-weight:bold;letter-spacing:2px}
+.mc-verdict p{color:#fff;margin:4px 0}
+.mc-PASSED{background:#1b5e20}.mc-FAILED{background:#b71c1c}
+.mc-ERROR{background:#bf360c}.mc-INCOMPLETE{background:#7a5c00}
+.mc-checklist,.mc-signoff{border-collapse:collapse;width:100%;max-width:1100px;color:#222;
+  font-size:13px;margin-bottom:16px}
+.mc-checklist td,.mc-checklist th,.mc-signoff td,.mc-signoff th{border:1px solid #ddd;
+  padding:4px 8px;text-align:left;vertical-align:top}
+.mc-checklist .mc-section th{background:#eceff1;font-size:14px}
+.mc-checklist .mc-id{white-space:nowrap;width:3em}.mc-checklist .mc-state{width:40%}
+.mc-checklist ul{margin:2px 0 0;padding-left:18px;color:#555}
+.mc-note{color:#333;margin:2px 0 0}
+.mc-passed .mc-state{color:#1b5e20}.mc-failed .mc-state{color:#b71c1c;font-weight:bold}
+.mc-error .mc-state{color:#bf360c;font-weight:bold}.mc-pending .mc-state{color:#7a5c00}
+.mc-not-applicable,.mc-other-phase{color:#777}.mc-not-run .mc-state{color:#7a5c00}
+.mc-signoff th{width:16em;background:#fafafa}
+</style>"""
+NOSCRIPT = ("<noscript><p>The results and environment tables below need JavaScript; the verdict, "
+            "checklist and sign-off above are complete without it.</p></noscript>")
+
+
+def report_title(document: Mapping[str, Any]) -> str:
+    """``CHG-1 · pre · FAILED``."""
+    return f"{document['change']['id']} · {document['phase']} · {document['verdict']}"
+
+
+def render_summary(document: Mapping[str, Any], catalog: Catalog,
+                   pre: Mapping[str, Any] | None = None) -> str:
+    """The static block at the top of the report: verdict, checklist view, sign-off."""
+    return "\n".join([
+        STYLE, render_verdict(document), "<h2>Checklist</h2>",
+        render_checklist(document, catalog), "<h2>Sign-off</h2>",
+        render_signoff(document, catalog, pre), NOSCRIPT,
+    ])
+
+
+def render_verdict(document: Mapping[str, Any]) -> str:
+    """The verdict, big, with the run's counts and any unreachable host."""
+    verdict = str(document["verdict"])
+    change = document["change"]
+    counts = document["summary"]["items"]
+    tally = ", ".join(f"{counts[s]} {s}" for s in WEIGHT if counts.get(s))
+    lines = [
+        (f"change {change['id']} · phase {document['phase']} · operator {change['operator']} · "
+         f"{utc(document['started_at'])} to {utc(document['finished_at'])}"),
+        f"{document['checklist']['items']} items: {tally}",
+        *(f"unreachable: {on_host(h, cause)}" for h, cause in document["unreachable"].items()),
+    ]
+    return (f'<div id="maintcheck-verdict" class="mc-verdict mc-{escape(verdict)}">'
+            f'<div class="mc-big">{escape(verdict)}</div>'
+            + "".join(f"<p>{escape(line)}</p>" for line in lines) + "</div>")
+
+
+def render_checklist(document: Mapping[str, Any], catalog: Catalog) -> str:
+    """Every section of the checklist, in its order, with each item's state across hosts."""
+    entries = {e["id"]: e for e in document["items"]}
+    rows = []
+    for number, title, items in catalog.sections():
+        rows.append(f'<tr class="mc-section"><th colspan="3">{number}. {escape(title)}</th></tr>')
+        for item in items:
+            entry = entries.get(item.id)
+            state = entry["state"] if entry else "other phase"
+            text = describe(entry) if entry else f"checked in the {item.phase} phase"
+            details = "".join(f"<li>{escape(line)}</li>" for line in problems(entry or {}))
+            confirmation = (entry or {}).get("confirmation")
+            rows.append(
+                f'<tr class="mc-{state.replace(" ", "-")}" data-item="{escape(item.id)}">'
+                f'<td class="mc-id">{escape(item.id)}</td>'
+                f"<td>{escape(item.title)}"
+                + (f'<p class="mc-note">{escape(confirmed(confirmation))}</p>'
+                   if confirmation else "")
+                + (f"<ul>{details}</ul>" if details else "")
+                + f'</td><td class="mc-state">{MARKS.get(state, "")} {escape(text)}</td></tr>')
+    return f'<table id="maintcheck-checklist" class="mc-checklist">{"".join(rows)}</table>'
+
+
+def describe(entry: Mapping[str, Any]) -> str:
+    """``passed on all 3 hosts``, ``failed on web-02; passed on web-01``, ``pending: ...``."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for outcome in entry["outcomes"]:
+        groups.setdefault(outcome["outcome"], []).append(outcome)
+    if not groups:
+        return "not run: no check ran for this item"
+    parts = []
+    for state in sorted(groups, key=lambda s: WEIGHT.index(s) if s in WEIGHT else len(WEIGHT)):
+        hosts = sorted({o["host"] for o in groups[state]} - NO_HOST)
+        reasons = list(dict.fromkeys(first_line(o["message"]) for o in groups[state]
+                                     if o["message"]))
+        if state in ("not applicable", "pending", "skipped") and reasons:
+            parts.append(f"{state}: {'; '.join(reasons)}")
+        elif state == "passed" and len(groups) == 1 and len(hosts) > 1:
+            parts.append(f"passed on all {len(hosts)} hosts")
+        elif hosts:
+            parts.append(f"{state} on {', '.join(hosts)}")
+        else:
+            parts.append(state)
+    return "; ".join(parts)
+
+
+def problems(entry: Mapping[str, Any]) -> list[str]:
+    """One line per failure or error: ``web-02: expected nginx running, found inactive``."""
+    return [on_host(o["host"], first_line(o["message"])) for o in entry.get("outcomes", ())
+            if o["outcome"] in ("failed", "error") and o["message"]]
+
+
+def on_host(host: str, message: str) -> str:
+    """``web-02: message``, unless the message names the host already."""
+    return message if host in NO_HOST or message.startswith(f"{host}:") else f"{host}: {message}"
+
+
+def confirmed(confirmation: Mapping[str, Any]) -> str:
+    """``confirmed yes by alice at 2026-11-27 01:02:03 UTC: CAB-42``."""
+    verb = {"yes": "confirmed yes", "no": "answered no", "skip": "skipped"}.get(
+        confirmation["status"], confirmation["status"])
+    note = confirmation.get("note") or "no note"
+    return f"{verb} by {confirmation['by']} at {utc(confirmation['at'])}: {note}"
+
+
+def render_signoff(document: Mapping[str, Any], catalog: Catalog,
+                   pre: Mapping[str, Any] | None = None) -> str:
+    """The checklist's sign-off block, filled in from the change and this run (or pre.json)."""
+    values = signoff_values(document, pre)
+    rows = "".join(f'<tr data-field="{escape(f.field)}"><th>{escape(f.label)}</th>'
+                   f"<td>{escape(values.get(f.field, ''))}</td></tr>" for f in catalog.signoff)
+    return f'<table id="maintcheck-signoff" class="mc-signoff">{rows}</table>'
+
+
+def signoff_values(document: Mapping[str, Any],
+                   pre: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The sign-off fields: contacts from the change, sign-offs from this run or ``pre``."""
+    change = document["change"]
+    phases = str(document["phase"]).split("+")
+    values = {k: str(v) or "not given" for k, v in change.items() if isinstance(v, str)}
+    values["window"] = window(change["window"]) if change["window"] else "not given"
+    values["pre_signoff"] = (
+        signed_off(document) if "pre" in phases
+        else f"{signed_off(pre)} (from pre.json)" if pre else "no pre-maintenance run on record")
+    values["post_signoff"] = signed_off(document) if "post" in phases else "pending"
+    values["date_completed"] = utc(document["finished_at"]) if "post" in phases else ""
+    return values
+
+
+def signed_off(document: Mapping[str, Any]) -> str:
+    return (f"{document['verdict']}, run by {document['change']['operator']}, "
+            f"{utc(document['finished_at'])}")
+
+
+def environment(meta: Mapping[str, Any], pytest_version: str) -> dict[str, str]:
+    """The environment table: the run's provenance and nothing else."""
+    change, inventory, tool = meta["change"], meta["inventory"], meta["maintcheck"]
+    return {
+        "Change": change["id"], "Window": window(change["window"]) or "not given",
+        "Operator": change["operator"], "Inventory": inventory["path"],
+        "Inventory sha256": inventory["sha256"], "maintcheck": tool["version"],
+        "Probe sha256": tool["probe_sha256"], "Suite commit": tool["suite_commit"],
+        "Python": tool["python"], "pytest": pytest_version,
+    }
+
+
+def window(text: str) -> str:
+    return " to ".join(utc(part) for part in text.split("/")) if text else ""
+
+
+def utc(stamp: str) -> str:
+    """``2026-11-27T01:02:03Z`` as ``2026-11-27 01:02:03 UTC``."""
+    return stamp.replace("T", " ").removesuffix("Z") + " UTC" if stamp.endswith("Z") else stamp
+
+
+def first_line(message: str) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line if len(line) <= MESSAGE_CHARS else line[:MESSAGE_CHARS - 1] + "…"
+
+
+def sort_key(item_id: str) -> str:
+    """``2.3`` as ``002.003``: pytest-html sorts columns as text, so 10.1 would precede 2.1."""
+    return ".".join(part.zfill(3) for part in item_id.split("."))
+
+
+class HtmlReport:
+    """pytest-html hooks: title, static summary, item/section/host columns, our environment."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.report: Any = None  # pytest-html's report data, whose title we set at the end
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # before pytest-html's trylast sessionstart copies the table into the report
+        self.replace_environment(session.config, self.run.meta(self.run.started))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        self.report = report
+        report.title = self.run.redactor.text(f"{self.run.change.id} · {self.run.phase}")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], session: pytest.Session) -> None:
+        if not self.run.document:  # the Recorder's tryfirst sessionfinish renders it
+            return
+        # redact what goes in, not the HTML that comes out: escaping would hide a secret
+        document = self.run.redactor.value(self.run.document)
+        if self.report is not None:
+            self.report.title = report_title(document)
+        # xdist workers send their own metadata, CI variables included, as they finish
+        self.replace_environment(session.config, document)
+        pre = None if "pre" in self.run.options.phases else self.earlier("pre")
+        prefix.insert(0, render_summary(document, self.run.catalog, pre))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[1:1] = ['<th class="sortable" data-column-type="item">Item</th>',
+                      '<th class="sortable" data-column-type="section">Section</th>',
+                      '<th class="sortable" data-column-type="host">Host</th>']
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        props = dict(getattr(report, "user_properties", ()))
+        item_id, host = str(props.get("item", "")), str(props.get("host", ""))
+        number, section = "", ""
+        if item_id in self.run.catalog:
+            entry = self.run.catalog[item_id]
+            number, section = str(entry.section), f"{entry.section}. {entry.section_title}"
+        text = self.run.redactor.text
+        # the comment leads the cell's text, so sorting the column sorts numerically
+        cells[1:1] = [
+            f'<td class="col-item"><!--{sort_key(item_id)}-->{escape(text(item_id))}</td>',
+            f'<td class="col-section"><!--{sort_key(number)}-->{escape(section)}</td>',
+            f'<td class="col-host">{escape(text(host))}</td>',
+        ]
+
+    def replace_environment(self, config: pytest.Config, meta: Mapping[str, Any]) -> None:
+        """Ours only: pytest-metadata adds CI variables, which can carry credentials."""
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:
+            return
+        table = config.stash.get(metadata_key, None)
+        if table is None:
+            return
+        table.clear()  # in place: pytest-html holds this very dict
+        table.update({k: escape(self.run.redactor.text(v))
+                      for k, v in environment(meta, pytest.__version__).items()})
+
+    def earlier(self, phase: str) -> dict[str, Any] | None:
+        """An earlier phase's evidence of this change, for the sign-off block."""
+        try:
+            document = json.loads(self.run.report_dir.joinpath(f"{phase}.json").read_text())
+        except (OSError, ValueError):
+            return None
+        value = self.run.redactor.value(document)
+        return value if isinstance(value, dict) and "verdict" in value else None

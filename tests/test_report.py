@@ -1,0 +1,199 @@
+"""The HTML report: title, checklist view, sign-off, columns and environment, secrets redacted."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from report_project import (
+    CHECKLIST,
+    CI_PASSWORD,
+    TOKEN,
+    blob,
+    make_project,
+    report_path,
+    row,
+    run,
+    text,
+)
+
+from maintcheck import catalog as catalog_module
+from maintcheck.htmlreport import describe, render_checklist, signoff_values
+from maintcheck.signing import generate_key, verify_directory
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_project(tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def pre(project: Path) -> str:
+    return run(project, "pre")
+
+
+def static_block(page: str) -> str:
+    """What pytest-html writes as HTML, not as data for its script."""
+    start = page.index('<div class="additional-summary prefix">')
+    return page[start:page.index('<p class="run-count">', start)]
+
+
+def verdict_text(page: str) -> str:
+    found = re.search(r'<div id="maintcheck-verdict".*?</div>\s*<h2>', page, re.DOTALL)
+    assert found
+    return text(found.group(0))
+
+
+def test_title_carries_change_phase_and_verdict(pre: str) -> None:
+    assert '<title id="head-title">CHG-7 · pre · FAILED</title>' in pre
+    assert '<h1 id="title">CHG-7 · pre · FAILED</h1>' in pre
+
+
+def test_verdict_is_static_html_with_counts_and_unreachable_hosts(pre: str) -> None:
+    assert 'class="mc-verdict mc-FAILED"' in static_block(pre)
+    said = verdict_text(static_block(pre))
+    assert said.startswith("FAILED change CHG-7 · phase pre · operator dana")
+    assert "1 failed" in said and "1 error" in said and "1 pending" in said
+    assert "unreachable: dead-01:" in said
+
+
+def test_checklist_view_has_every_section_in_order(pre: str) -> None:
+    block = static_block(pre)
+    sections = [text(s) for s in re.findall(r'<tr class="mc-section">(.*?)</tr>', block)]
+    expected = [f"{n}. {title}" for n, title, _ in catalog_module.load(CHECKLIST).sections()]
+    assert sections == expected and len(sections) == 15
+    items = re.findall(r'data-item="([\d.]+)"', block)
+    assert items == [i.id for i in catalog_module.load(CHECKLIST).items]
+
+
+def test_checklist_view_states_across_hosts(pre: str) -> None:
+    assert row(pre, "2.1").endswith("passed on all 3 hosts")
+    assert "failed on local-b; passed on dead-01, local-a" in row(pre, "2.2")
+    assert "local-b: local-b rejected ***" in row(pre, "2.2")
+    assert "error on dead-01; passed on local-a, local-b" in row(pre, "2.3")
+    assert "dead-01: " in row(pre, "2.3")
+    assert row(pre, "2.4").endswith("not applicable: no selected host declares maintcheck_backups")
+    assert "pending: nobody has confirmed it yet" in row(pre, "1.2")
+    assert row(pre, "2.5").endswith("not run: no check ran for this item")
+    assert row(pre, "7.1").endswith("checked in the post phase")
+
+
+def test_manual_item_shows_who_when_and_note(pre: str) -> None:
+    confirmed = row(pre, "1.1")
+    assert re.search(r"confirmed yes by alice at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: "
+                     r"CAB-42 approved", confirmed)
+    assert confirmed.endswith("✔ passed")
+
+
+def signoff(page: str) -> dict[str, str]:
+    block = re.search(r'<table id="maintcheck-signoff".*?</table>', page, re.DOTALL)
+    assert block
+    return {label: text(value) for label, value in
+            re.findall(r"<th>(.*?)</th><td>(.*?)</td>", block.group(0))}
+
+
+def test_signoff_block_is_filled_in_by_pre_then_post(project: Path, pre: str) -> None:
+    fields = signoff(pre)
+    assert list(fields) == ["Maintenance Window", "Maintenance Lead", "Technical Contact",
+                            "Business Contact", "Emergency Contact", "Pre-Maintenance Sign-off",
+                            "Post-Maintenance Sign-off", "Date Completed"]
+    assert fields["Maintenance Window"] == "2026-11-27 01:00:00 UTC to 2026-11-27 03:00:00 UTC"
+    assert fields["Maintenance Lead"] == "Lee Lead"
+    assert fields["Technical Contact"] == "Tess Tech"
+    assert fields["Business Contact"] == "Bo Biz"
+    assert fields["Emergency Contact"] == "Em +1-555-0100"
+    assert re.fullmatch(r"FAILED, run by dana, \S+ \S+ UTC", fields["Pre-Maintenance Sign-off"])
+    assert fields["Post-Maintenance Sign-off"] == "pending"
+    assert fields["Date Completed"] == ""
+
+    post = signoff(run(project, "post", "--limit", "local-a"))
+    assert post["Pre-Maintenance Sign-off"] == fields["Pre-Maintenance Sign-off"] + (
+        " (from pre.json)")
+    # 7.1 passed, but the post phase's other items have no check here: not run
+    assert re.fullmatch(r"INCOMPLETE, run by dana, \S+ \S+ UTC",
+                        post["Post-Maintenance Sign-off"])
+    finished = json.loads(report_path(project, "post").with_suffix(".json").read_text())
+    assert post["Date Completed"] == finished["finished_at"].replace("T", " ")[:-1] + " UTC"
+
+
+def test_results_table_has_item_section_and_host_columns(pre: str) -> None:
+    header = re.search(r'<thead id="results-table-head">(.*?)</thead>', pre, re.DOTALL)
+    assert header
+    assert text(header.group(1)).split() == ["Result", "Item", "Section", "Host", "Test",
+                                             "Duration", "Links"]
+    tests = blob(pre)["tests"]
+    cells = tests["checks/pre/test_pre.py::test_only_local_b_misbehaves[local-b]"][0]
+    assert [text(c) for c in cells["resultsTableRow"][:4]] == [
+        "Failed", "2.2", "2. System Health Verification", "local-b"]
+    assert cells["item"].endswith("2.2") and cells["host"] == "local-b"
+
+
+def test_environment_is_the_runs_provenance_only(project: Path, pre: str) -> None:
+    environment = blob(pre)["environment"]
+    evidence = json.loads(report_path(project, "pre").with_suffix(".json").read_text())
+    assert list(environment) == ["Change", "Window", "Operator", "Inventory", "Inventory sha256",
+                                 "maintcheck", "Probe sha256", "Suite commit", "Python",
+                                 "pytest"]
+    assert environment["Change"] == "CHG-7" and environment["Operator"] == "dana"
+    assert environment["Inventory sha256"] == evidence["inventory"]["sha256"]
+    assert environment["Suite commit"] == evidence["maintcheck"]["suite_commit"]
+    assert environment["pytest"] == pytest.__version__
+
+
+def test_secrets_never_reach_the_report(pre: str) -> None:
+    assert TOKEN not in pre and CI_PASSWORD not in pre
+    assert "GIT_URL" not in pre and "git.example.org" not in pre
+
+
+def test_signature_covers_this_runs_report(tmp_path: Path) -> None:
+    """The summary goes in before pytest-html writes, and the seal comes after: no stale file."""
+    root = make_project(tmp_path)
+    run(root, "pre")  # an earlier report on disk, as in a re-run
+    keys = generate_key(root / "op.key", common_name="Dana Ops", passphrase=None)
+    page = run(root, "pre", "--sign-key", str(keys.key), "--sign-cert", str(keys.certificate))
+    verified = verify_directory(report_path(root, "pre").parent)
+    assert "pre.html" in verified.files
+    finished = json.loads(report_path(root, "pre").with_suffix(".json").read_text())["finished_at"]
+    assert f"{finished.replace('T', ' ')[:-1]} UTC" in verdict_text(page)
+
+
+def entry(*outcomes: tuple[str, str, str]) -> dict[str, object]:
+    return {"outcomes": [{"host": h, "outcome": o, "message": m} for h, o, m in outcomes]}
+
+
+@pytest.mark.parametrize(("outcomes", "said"), [
+    ([("web-01", "passed", ""), ("web-02", "passed", "")], "passed on all 2 hosts"),
+    ([("web-01", "passed", "")], "passed on web-01"),
+    ([("-", "passed", "")], "passed"),
+    ([("web-02", "failed", "x"), ("web-01", "failed", "y"), ("web-03", "passed", "")],
+     "failed on web-01, web-02; passed on web-03"),
+    ([("n/a", "not applicable", "no selected host declares maintcheck_backups")],
+     "not applicable: no selected host declares maintcheck_backups"),
+    ([], "not run: no check ran for this item"),
+])
+def test_describe_sums_an_item_across_hosts(outcomes: list[tuple[str, str, str]],
+                                             said: str) -> None:
+    assert describe(entry(*outcomes)) == said
+
+
+def test_everything_rendered_is_escaped() -> None:
+    cat = catalog_module.load(CHECKLIST)
+    document = {"items": [{"id": "2.2", "state": "failed", **entry(
+        ("<b>web</b>", "failed", "found <script>alert(1)</script>"))}]}
+    page = render_checklist(document, cat)
+    assert "<script>" not in page and "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_signoff_of_a_post_run_without_pre_evidence() -> None:
+    document = {"change": {"id": "C", "window": "", "operator": "op", "lead": "",
+                           "technical_contact": "", "business_contact": "",
+                           "emergency_contact": ""},
+                "phase": "post", "verdict": "PASSED", "finished_at": "2026-11-27T04:00:00Z"}
+    values = signoff_values(document)
+    assert values["pre_signoff"] == "no pre-maintenance run on record"
+    assert values["post_signoff"] == "PASSED, run by op, 2026-11-27 04:00:00 UTC"
+    assert values["date_completed"] == "2026-11-27 04:00:00 UTC"
+    assert values["window"] == values["lead"] == "not given"
