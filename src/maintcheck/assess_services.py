@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from maintcheck.assess import Findings
 from maintcheck.probes.haproxy import HaproxyServer
 from maintcheck.probes.http import HttpObservation
-from maintcheck.probes.postgres import Replication, ReplicaStatus
+from maintcheck.probes.postgres import ReplicaStatus, Replication
 from maintcheck.probes.prometheus import Alert, Rule, Silence, Target, severity_rank
 from maintcheck.probes.tls import TlsObservation
 

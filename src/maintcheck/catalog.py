@@ -128,7 +128,7 @@ def section_items(section: Any, lines: dict[str, list[int]], problems: list[str]
             problems.append(f"{where}: item {item_id} kind must be one of {KINDS}, got {kind!r}")
         if not raw.get("title"):
             problems.append(f"{where}: item {item_id} has no title")
-        items.append(Item(item_id, str(raw.get("title", "")), int(number), title, str(phase),
+        items.append(Item(item_id, str(raw.get("title", "")), int(str(number)), title, str(phase),
                           str(kind), mtype))
     return items
 

@@ -46,7 +46,7 @@ def parse_time(text: Any) -> datetime | None:
         moment = text
     else:
         try:
-            moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(str(text))
         except ValueError:
             return None
     return moment if moment.tzinfo is not None else None

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
 
 from maintcheck.errors import CheckError, MissingData
 from maintcheck.inventory import Host

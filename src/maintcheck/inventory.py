@@ -163,7 +163,7 @@ def syntax_problems(source: Path) -> list[str]:
                                                      and file.suffix == ""):
             continue
         try:
-            yaml.load(file.read_text(encoding="utf-8"), Loader=_TolerantLoader)  # noqa: S506
+            yaml.load(file.read_text(encoding="utf-8"), Loader=_TolerantLoader)
         except UnicodeDecodeError:
             problems.append(f"{file}: not UTF-8 text")
         except yaml.MarkedYAMLError as exc:
@@ -247,7 +247,7 @@ def origin(value: Any) -> str:
 
 def ansible_message(exc: BaseException) -> str:
     """ansible's error and every cause under it, on one line."""
-    parts = []
+    parts: list[str] = []
     seen: BaseException | None = exc
     while seen is not None and len(parts) < 5:
         text = " ".join(str(getattr(seen, "message", "") or seen).split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ ITEM_ID = pytest.StashKey[str]()
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
 NOT_YET = "not yet automated: "
+RETRIED = ("failed", "error")
+MAX_POLL_SECONDS = 10.0
 PASSPHRASE_ENV = "MAINTCHECK_SIGN_PASSPHRASE"
 OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
 
@@ -37,8 +40,8 @@ MARKERS = (
     "checklist(id): the checklist item a test implements, e.g. checklist('2.3')",
     "manual: the item is confirmed by the operator; the test's docstring is the question",
     "not_yet_automated(reason): an automated item whose check is not written yet",
-    "applies_to(variable, value=None): run on the hosts that declare maintcheck_<variable> "
-    "(with that value, when given)",
+    ("applies_to(variable, value=None): run on the hosts that declare maintcheck_<variable> "
+     "(with that value, when given)"),
 )
 
 
@@ -55,6 +58,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--maintenance-type", dest="maintenance_type",
                     help="comma list of security,application,infrastructure")
     group.addoption("--answers", help="YAML answers file for manual items")
+    group.addoption("--wait", help="re-run failing checks until they pass, up to DURATION "
+                    "(e.g. 90s, 5m); for during and post")
     group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
     group.addoption("--sign-key", help="operator private key (PEM, mode 0600); default from ini")
     group.addoption("--sign-cert", help="operator certificate (PEM); default from ini")
@@ -103,7 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         operator=opt.operator,
         contacts={c: getattr(opt, f"maintcheck_{c}") for c in CONTACTS},
         maintenance_types=opt.maintenance_type, answers=opt.answers,
-        concurrency=opt.concurrency,
+        concurrency=opt.concurrency, wait=opt.wait,
     )
     try:
         run = build(options)
@@ -301,7 +306,7 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> tuple[st
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
-    props = dict(report.user_properties)
+    props = dict(getattr(report, "user_properties", ()))  # collect reports have none
     outcome = props.get("outcome")
     if outcome == "not applicable" and report.when == "setup":
         return "not applicable", "n", "N/A"
@@ -312,12 +317,33 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+def keep_last_reports(session: pytest.Session, retried: set[str], still: set[str]) -> None:
+    """After --wait re-runs, the summary shows each check once: its last outcome."""
+    reporter = session.config.pluginmanager.getplugin("terminalreporter")
+    if reporter is None or not retried:
+        return
+    for category in ("failed", "error"):
+        kept: dict[str, Any] = {}
+        others = []
+        for report in reporter.stats.get(category, []):
+            nodeid = getattr(report, "nodeid", None)
+            if nodeid in retried:
+                if nodeid in still:
+                    kept[nodeid] = report  # the latest failure of a check that never passed
+            else:
+                others.append(report)
+        reporter.stats[category] = others + list(kept.values())
+
+
 class Recorder:
     """Collects outcomes on the controller and writes the evidence at the end."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.evidence_path: Path | None = None
+        self.outcomes: dict[str, Outcome] = {}  # by node id: a re-run replaces its outcome
+        self.failed_at: dict[str, float] = {}
+        self.loop_started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -325,16 +351,56 @@ class Recorder:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed) or (
                 report.when == "teardown" and report.failed):
-            self.run.evidence.add(Outcome(
-                str(props["item"]), str(props["host"]), str(props["outcome"]),
-                str(props["message"]), report.nodeid.split("::")[-1].split("[")[0],
-                props.get("manual") == "yes"))
+            observed = [(k, v) for k, v in report.user_properties if k not in OWN_PROPERTIES]
+            outcome = str(props["outcome"])
+            if outcome in RETRIED:
+                self.failed_at.setdefault(report.nodeid, time.monotonic())
+            elif outcome == "passed" and report.nodeid in self.failed_at:
+                converged = time.monotonic() - self.loop_started
+                observed.append(("converged_after_seconds", round(converged, 1)))
+            self.outcomes[report.nodeid] = Outcome(
+                str(props["item"]), str(props["host"]), outcome, str(props["message"]),
+                report.nodeid.split("::")[-1].split("[")[0], props.get("manual") == "yes",
+                tuple(observed))
+
+    def still_failing(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """Automated items whose latest outcome is failed or error."""
+        return [i for i in items if i.nodeid in self.outcomes
+                and self.outcomes[i.nodeid].outcome in RETRIED
+                and not self.outcomes[i.nodeid].manual]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        """With --wait, re-run failing automated checks until they pass or time runs out."""
+        self.loop_started = time.monotonic()
+        result = yield
+        wait = self.run.wait
+        if not wait or session.shouldstop or session.shouldfail:
+            return result
+        deadline = self.loop_started + wait
+        interval = min(MAX_POLL_SECONDS, max(1.0, wait / 10))
+        retried: set[str] = set()
+        for _ in range(int(wait / interval) + 2):  # bounded, whatever the clock does
+            failing = self.still_failing(session.items)
+            remaining = deadline - time.monotonic()
+            if not failing or remaining <= 0:
+                break
+            time.sleep(min(interval, remaining))
+            self.run.targets.forget({str(self.outcomes[i.nodeid].host) for i in failing})
+            for item in failing:
+                retried.add(item.nodeid)
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+        still = self.still_failing(session.items)
+        keep_last_reports(session, retried, {i.nodeid for i in still})
+        session.testsfailed = len(still)
+        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the evidence first, so the HTML report can be drawn from it."""
         run = self.run
         run.evidence.confirmations = dict(run.answers)
+        run.evidence.outcomes = list(self.outcomes.values())
         run.document = run.evidence.render(phases=set(run.options.phases),
                                            meta=run.meta(datetime.now(UTC)))
         self.evidence_path = evidence_json.write(run.artefact(".json"), run.document)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import platform
+import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ class Options:
     maintenance_types: str | None = None
     answers: str | None = None
     concurrency: int = 32
+    wait: str | None = None  # a duration, e.g. "90s"
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Run:
     evidence: Evidence
     answers: dict[str, Confirmation]
     started: datetime
+    wait: float = 0.0  # seconds failing checks may take to converge
     document: dict[str, Any] = field(default_factory=dict)
     signature: Path | None = None
 
@@ -117,6 +120,14 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     if bad_types:
         problems.append(f"--maintenance-type {','.join(bad_types)}: choose from "
                         f"{','.join(MAINTENANCE_TYPES)}")
+    wait = 0.0
+    if options.wait:
+        try:
+            wait = parse_duration(str(options.wait))
+        except ValueError as exc:
+            problems.append(f"--wait: {exc}")
+        if wait and options.phases == {"pre"}:
+            problems.append("--wait applies to checks/during and checks/post, not pre")
     if options.concurrency < 1:
         problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
     contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
@@ -131,7 +142,19 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     if problems:
         raise InputError("maintcheck options", problems)
     targets = Targets(inv, limit, redactor, concurrency=options.concurrency)
-    return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now)
+    return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
+               wait=wait)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``5m`` or ``1h``; at most a day."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 5m or 1h")
+    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"{text!r} must be above 0 and at most 24h")
+    return seconds
 
 
 def suite_commit(where: Path) -> str:

@@ -85,6 +85,12 @@ class Targets:
             self.unreachable.setdefault(host.name, str(exc))
             raise
 
+    def forget(self, names: set[str]) -> None:
+        """Drop what is known of these hosts, so the next check probes them afresh."""
+        for name in names:
+            self.facts.results.pop(name, None)
+            self.unreachable.pop(name, None)
+
     def raise_if_unreachable(self, name: str) -> None:
         if name in self.unreachable:
             raise HostUnreachable(self.unreachable[name])
