@@ -1,0 +1,3 @@
+"""The project's own tests: the fleet harness plugin provides `fleet`."""
+
+pytest_plugins = ["fleet.plugin"]
