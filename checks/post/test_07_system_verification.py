@@ -26,6 +26,31 @@ def test_expected_ports_listening(facts, expect) -> None:
     assert missing == [], f"{facts.host}: ports {missing} not listening"
 
 
+@pytest.mark.checklist("7.1")
+def test_units_active_before_are_active_now(target, before, after, compare) -> None:
+    """Every unit that was active before the window is active again."""
+    assert compare.units_stopped(target.name, before, after) == []
+
+
+@pytest.mark.checklist("7.1")
+def test_listening_ports_as_before(target, before, after, compare) -> None:
+    """No port stopped listening, and none appeared, during the window."""
+    assert compare.ports_changed(target.name, before, after) == []
+
+
+@pytest.mark.checklist("7.1")
+def test_package_changes_were_declared(target, before, after, compare, declared) -> None:
+    """Every package that changed version was declared by the change (--declare)."""
+    assert compare.packages_changed(target.name, before, after, declared) == []
+
+
+@pytest.mark.checklist("7.1")
+@pytest.mark.applies_to("tls")
+def test_certificate_changes_were_declared(target, before, after, compare, declared) -> None:
+    """Every certificate that changed was declared by the change (--declare cert:NAME)."""
+    assert compare.certificates_changed(target.name, before, after, declared) == []
+
+
 @pytest.mark.checklist("7.5")
 @pytest.mark.applies_to("dependencies")
 def test_integration_points_reachable(facts, expect) -> None:
@@ -56,6 +81,13 @@ def test_latency_stable(target, expect, probes, assess_services, http_options,
     record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
                                    for s, o in endpoints})
     assert assess_services.latency(target.name, endpoints) == []
+
+
+@pytest.mark.checklist("7.2")
+@pytest.mark.applies_to("http")
+def test_latency_no_worse_than_before(target, expect, before, after, compare) -> None:
+    """No endpoint got slower than latency_max_ratio times its pre-window latency."""
+    assert compare.latency_regressed(target.name, before, after, expect.latency_max_ratio) == []
 
 
 @pytest.mark.checklist("7.3")

@@ -36,6 +36,9 @@ def test_stakeholders_notified_of_completion() -> None:
 
 
 @pytest.mark.checklist("8.3")
-@pytest.mark.not_yet_automated("the pre-versus-post comparison table (issue 8) is not built yet")
-def test_performance_impact_table() -> None:
+def test_performance_impact_assessed(target, before, after, compare, record_property) -> None:
     """A pre-versus-post table of host metrics and endpoint latency, with deltas."""
+    table = compare.impact_table(before, after)
+    record_property("impact", table)
+    assert [row for row in table if row["after"] is None] == [], (
+        f"{target.name}: metrics measured before the window are missing now")

@@ -29,6 +29,12 @@ def test_user_acceptance_testing_completed() -> None:
 
 
 @pytest.mark.checklist("13.6")
-@pytest.mark.not_yet_automated("the pre-versus-post comparison table (issue 8) is not built yet")
-def test_application_performance_impact_table() -> None:
-    """A pre-versus-post table of endpoint latency and host metrics, with deltas."""
+@pytest.mark.applies_to("http")
+def test_application_performance_impact_assessed(target, before, after, compare,
+                                                 record_property) -> None:
+    """A pre-versus-post table of the application's endpoint latency, with deltas."""
+    table = [row for row in compare.impact_table(before, after)
+             if row["metric"].startswith("latency")]
+    record_property("impact", table)
+    assert [row for row in table if row["after"] is None] == [], (
+        f"{target.name}: endpoints answered before the window and not now")

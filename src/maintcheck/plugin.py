@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from maintcheck import baseline
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
@@ -60,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--answers", help="YAML answers file for manual items")
     group.addoption("--wait", help="re-run failing checks until they pass, up to DURATION "
                     "(e.g. 90s, 5m); for during and post")
+    group.addoption("--declare", action="append", default=[],
+                    help="a change the window makes: NAME>=VERSION or cert:NAME (repeatable)")
+    group.addoption("--no-baseline", action="store_true",
+                    help="post: skip the comparison with the pre baseline")
     group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
     group.addoption("--sign-key", help="operator private key (PEM, mode 0600); default from ini")
     group.addoption("--sign-cert", help="operator certificate (PEM); default from ini")
@@ -108,7 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         operator=opt.operator,
         contacts={c: getattr(opt, f"maintcheck_{c}") for c in CONTACTS},
         maintenance_types=opt.maintenance_type, answers=opt.answers,
-        concurrency=opt.concurrency, wait=opt.wait,
+        concurrency=opt.concurrency, wait=opt.wait, declare=tuple(opt.declare),
+        no_baseline=opt.no_baseline,
     )
     try:
         run = build(options)
@@ -399,6 +405,7 @@ class Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the evidence first, so the HTML report can be drawn from it."""
         run = self.run
+        run.save_baseline()
         run.evidence.confirmations = dict(run.answers)
         run.evidence.outcomes = list(self.outcomes.values())
         run.document = run.evidence.render(phases=set(run.options.phases),
@@ -537,10 +544,41 @@ def probes() -> Any:
 @pytest.fixture
 def http_options(maintcheck_run: Run, target: Host) -> dict[str, Any]:
     """Timeout, CA bundle and credentials for this host's HTTP calls (never printed)."""
-    e = target.expect
-    return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
-            "auth": (e.http_username, e.http_password) if e.http_username else None,
-            "token": e.http_token or None, "redactor": maintcheck_run.redactor}
+    return maintcheck_run.http_options(target)
+
+
+@pytest.fixture(scope="session")
+def baseline_of_change(maintcheck_run: Run) -> dict[str, Any]:
+    """The pre baseline of this change and inventory (ERROR when absent or foreign)."""
+    if maintcheck_run.options.no_baseline:
+        pytest.skip(f"{NOT_APPLICABLE}the comparison was skipped with --no-baseline")
+    return baseline.load(maintcheck_run.report_dir / baseline.FILE,
+                         change=maintcheck_run.change.id,
+                         inventory_sha256=maintcheck_run.targets.inventory.sha256)
+
+
+@pytest.fixture
+def before(baseline_of_change: dict[str, Any], target: Host) -> Any:
+    """This host as the pre baseline saw it."""
+    return baseline.before(baseline_of_change, target.name)
+
+
+@pytest.fixture
+def after(maintcheck_run: Run, target: Host, facts: Facts) -> dict[str, Any]:
+    """This host now, in the baseline's terms."""
+    return baseline.host_snapshot(target, facts, maintcheck_run.http_options(target))
+
+
+@pytest.fixture(scope="session")
+def declared(maintcheck_run: Run) -> Any:
+    """Changes the change declares (--declare)."""
+    return maintcheck_run.declared
+
+
+@pytest.fixture(scope="session")
+def compare() -> Any:
+    """Baseline comparisons: ``compare.units_stopped(host, before, after) == []``."""
+    return baseline
 
 
 @pytest.fixture(scope="session")

@@ -135,6 +135,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("http_username", "str", "", "Basic auth user for HTTP checks."),
     Var("http_password", "str", "", "Basic auth password for HTTP checks.", secret=True),
     Var("http_token", "str", "", "Bearer token for HTTP checks.", secret=True),
+    Var("latency_max_ratio", "float", 1.5,
+        "Post: an endpoint slower than this times its pre-window latency fails.", ("7.2",)),
     Var("tls", "list[dict]", [],
         "TLS endpoints: `address` host:port, `server_name` for SNI and SAN matching.",
         ("5.5",), keys={"address": "str!", "server_name": "str!"}),

@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from maintcheck import __version__, catalog, inventory
+from maintcheck import __version__, baseline, catalog, evidence, inventory
 from maintcheck.catalog import MAINTENANCE_TYPES, PHASES, Catalog
 from maintcheck.change import CHANGE_ID, CONTACTS, Change, Window
 from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
 from maintcheck.errors import InputError
 from maintcheck.evidence import Evidence
-from maintcheck.facts import PROBE_SHA256
+from maintcheck.facts import PROBE_SHA256, Facts
+from maintcheck.inventory import Host
 from maintcheck.redact import Redactor
 from maintcheck.targets import Targets
 
@@ -40,6 +41,8 @@ class Options:
     answers: str | None = None
     concurrency: int = 32
     wait: str | None = None  # a duration, e.g. "90s"
+    declare: tuple[str, ...] = ()
+    no_baseline: bool = False
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Run:
     answers: dict[str, Confirmation]
     started: datetime
     wait: float = 0.0  # seconds failing checks may take to converge
+    declared: baseline.Declared = field(
+        default_factory=lambda: baseline.Declared({}, frozenset()))
     document: dict[str, Any] = field(default_factory=dict)
     signature: Path | None = None
 
@@ -68,6 +73,26 @@ class Run:
 
     def artefact(self, suffix: str) -> Path:
         return self.report_dir / f"{self.phase}{suffix}"
+
+    def http_options(self, host: Host) -> dict[str, Any]:
+        """Timeout, CA bundle and credentials for a host's HTTP calls (never printed)."""
+        e = host.expect
+        return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
+                "auth": (e.http_username, e.http_password) if e.http_username else None,
+                "token": e.http_token or None, "redactor": self.redactor}
+
+    def save_baseline(self) -> Path | None:
+        """After a pre run: what every reachable host looks like, for post to compare with."""
+        if "pre" not in self.options.phases:
+            return None
+        hosts = {}
+        for host in self.targets.hosts:
+            result = self.targets.facts.results.get(host.name)
+            if isinstance(result, Facts):
+                hosts[host.name] = baseline.host_snapshot(host, result, self.http_options(host))
+        document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
+                    "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
+        return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
 
     def type_selected(self, maintenance_type: str | None) -> bool:
         return maintenance_type is None or maintenance_type in self.change.maintenance_types
@@ -128,6 +153,11 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
             problems.append(f"--wait: {exc}")
         if wait and options.phases == {"pre"}:
             problems.append("--wait applies to checks/during and checks/post, not pre")
+    try:
+        declared = baseline.Declared.parse(options.declare)
+    except ValueError as exc:
+        problems.append(f"--declare {exc}")
+        declared = baseline.Declared({}, frozenset())
     if options.concurrency < 1:
         problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
     contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
@@ -143,7 +173,7 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
         raise InputError("maintcheck options", problems)
     targets = Targets(inv, limit, redactor, concurrency=options.concurrency)
     return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
-               wait=wait)
+               wait=wait, declared=declared)
 
 
 def parse_duration(text: str) -> float:

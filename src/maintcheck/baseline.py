@@ -1,0 +1,167 @@
+"""The pre-maintenance baseline, and what changed since: "as it was before the window".
+
+``pytest checks/pre`` saves ``reports/<change>/baseline.json`` (inside the signed folder) from
+the facts it gathered anyway plus one look at each declared endpoint and certificate. Post
+checks compare against it; changes the change declared (``--declare nginx>=1.22.2``,
+``--declare cert:app.example.com``) are allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from maintcheck.assess import Findings, version_key
+from maintcheck.errors import CheckError, MissingData
+from maintcheck.facts import Facts
+from maintcheck.inventory import Host
+from maintcheck.probes import http, tls
+
+FILE = "baseline.json"
+LATENCY_SLACK_MS = 50.0  # below this, a slower answer is noise, not a regression
+
+
+def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any]) -> dict[str, Any]:
+    """What one host looks like now: units, ports, packages, capacity, endpoints, certificates."""
+    snap: dict[str, Any] = {
+        "units": {name: unit.active_state for name, unit in sorted(facts.units.items())},
+        "ports": sorted(facts.listening_ports),
+        "packages": dict(sorted(facts.packages.items())) if "packages" in facts.raw else {},
+        "disk_percent": {m.mount: m.used_percent for m in facts.mounts(host.expect.filesystems)},
+        "memory_percent": facts.memory_used_percent,
+        "load_per_cpu": round(facts.load5 / max(1, facts.cpus), 2),
+        "endpoints": {}, "certificates": {},
+    }
+    for spec in host.expect.http:
+        try:
+            seen = http.fetch(spec["url"], **http_options)
+            snap["endpoints"][spec["url"]] = {"status": seen.status,
+                                              "latency_ms": round(seen.latency_ms, 1)}
+        except CheckError as exc:
+            snap["endpoints"][spec["url"]] = {"error": str(exc)}
+    for spec in host.expect.tls:
+        key = f"{spec['server_name']}@{spec['address']}"
+        try:
+            cert = tls.inspect(spec["address"], spec["server_name"],
+                               timeout=http_options["timeout"], ca_bundle=http_options["ca_bundle"])
+            snap["certificates"][key] = {"sha256": cert.fingerprint_sha256,
+                                         "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
+        except CheckError as exc:
+            snap["certificates"][key] = {"error": str(exc)}
+    return snap
+
+
+@dataclass(frozen=True)
+class Declared:
+    """Changes the change request declares: package minimums and certificate names."""
+
+    packages: Mapping[str, str]
+    certificates: frozenset[str]
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> Declared:
+        """``["nginx>=1.22.2", "cert:app.example.com"]``; raises ValueError on anything else."""
+        packages, certs = {}, set()
+        for entry in entries:
+            if entry.startswith("cert:") and len(entry) > 5:
+                certs.add(entry[5:])
+            elif ">=" in entry and all(entry.split(">=", 1)):
+                name, version = entry.split(">=", 1)
+                packages[name.strip()] = version.strip()
+            else:
+                raise ValueError(f"{entry!r}: declare a package as NAME>=VERSION or a "
+                                 "certificate as cert:NAME")
+        return cls(packages, frozenset(certs))
+
+
+def load(path: Path, *, change: str, inventory_sha256: str) -> dict[str, Any]:
+    """The baseline of this change and inventory; anything else is :class:`MissingData`."""
+    if not path.exists():
+        raise MissingData(f"no pre-maintenance baseline at {path}: run `pytest checks/pre` for "
+                          "this change first, or pass --no-baseline to skip the comparison")
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MissingData(f"{path}: unreadable baseline: {exc}") from None
+    if data.get("change") != change:
+        raise MissingData(f"{path} is the baseline of change {data.get('change')!r}, not {change!r}")
+    if data.get("inventory_sha256") != inventory_sha256:
+        raise MissingData(f"{path} was taken with another inventory (sha256 "
+                          f"{str(data.get('inventory_sha256'))[:12]}...); pass --no-baseline to "
+                          "skip the comparison")
+    return data
+
+
+def before(baseline: Mapping[str, Any], host: str) -> Mapping[str, Any]:
+    try:
+        return baseline["hosts"][host]  # type: ignore[no-any-return]
+    except KeyError:
+        raise MissingData(f"{host} is not in the pre-maintenance baseline") from None
+
+
+def units_stopped(host: str, was: Mapping[str, Any], now: Mapping[str, Any]) -> Findings:
+    return Findings(host, [f"{unit}: active before the window, {now['units'].get(unit, 'gone')} "
+                           "now" for unit, state in was["units"].items()
+                           if state == "active" and now["units"].get(unit) != "active"])
+
+
+def ports_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any]) -> Findings:
+    gone = sorted(set(was["ports"]) - set(now["ports"]))
+    new = sorted(set(now["ports"]) - set(was["ports"]))
+    return Findings(host, ([f"ports {gone} listened before the window and do not now"] if gone
+                           else []) + ([f"ports {new} listen now and did not before"] if new
+                                       else []))
+
+
+def packages_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
+                     declared: Declared) -> Findings:
+    found = []
+    for name in sorted(set(was["packages"]) | set(now["packages"])):
+        old, new = was["packages"].get(name), now["packages"].get(name)
+        if old == new:
+            continue
+        allowed = declared.packages.get(name)
+        if allowed and new and version_key(new) >= version_key(allowed):
+            continue
+        found.append(f"package {name}: {old or 'absent'} -> {new or 'removed'}, not declared"
+                     + (f" (declared >= {allowed})" if allowed else ""))
+    return Findings(host, found)
+
+
+def certificates_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
+                         declared: Declared) -> Findings:
+    return Findings(host, [
+        f"certificate {key}: {old.get('sha256', '?')[:16]}... -> "
+        f"{now['certificates'].get(key, {}).get('sha256', '?')[:16]}..., not declared"
+        for key, old in was["certificates"].items()
+        if now["certificates"].get(key, {}).get("sha256") != old.get("sha256")
+        and key.split("@")[0] not in declared.certificates])
+
+
+def latency_regressed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
+                      max_ratio: float) -> Findings:
+    found = []
+    for url, old in was["endpoints"].items():
+        new = now["endpoints"].get(url, {})
+        if "latency_ms" not in old or "latency_ms" not in new:
+            continue
+        limit = max(old["latency_ms"] * max_ratio, old["latency_ms"] + LATENCY_SLACK_MS)
+        if new["latency_ms"] > limit:
+            found.append(f"{url}: {new['latency_ms']:.0f} ms, was {old['latency_ms']:.0f} ms "
+                         f"before the window (allowed up to {limit:.0f} ms)")
+    return Findings(host, found)
+
+
+def impact_table(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of metric, before, after and delta, for the report's comparison table."""
+    rows = [("memory %", was["memory_percent"], now["memory_percent"]),
+            ("load per CPU", was["load_per_cpu"], now["load_per_cpu"])]
+    rows += [(f"disk % {m}", v, now["disk_percent"].get(m)) for m, v in was["disk_percent"].items()]
+    rows += [(f"latency ms {u}", v.get("latency_ms"), now["endpoints"].get(u, {}).get("latency_ms"))
+             for u, v in was["endpoints"].items()]
+    return [{"metric": name, "before": b, "after": a,
+             "delta": round(a - b, 2) if isinstance(a, (int, float)) and isinstance(
+                 b, (int, float)) else None} for name, b, a in rows]
