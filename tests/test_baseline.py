@@ -19,7 +19,8 @@ def run(phase: str, reports: Path, *extra: str) -> dict:
     result = subprocess.run(
         [sys.executable, "-m", "pytest", f"checks/{phase}", "--no-prompt", "--change", "BL-1",
          "-o", f"maintcheck_reports={reports}", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        check=False)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout[-3000:]
     return json.loads((reports / "BL-1" / f"{phase}.json").read_text())
 
@@ -61,3 +62,10 @@ def test_declarations() -> None:
     assert declared.certificates == {"app.example.com"}
     with pytest.raises(ValueError, match="NAME>=VERSION"):
         Declared.parse(["nginx=1.2"])
+
+
+def test_report_shows_the_comparison_table(tmp_path: Path) -> None:
+    run("pre", tmp_path)
+    run("post", tmp_path, "-k", "impact")
+    html = (tmp_path / "BL-1" / "post.html").read_text()
+    assert 'id="maintcheck-impact"' in html and "memory %" in html and "this-machine" in html

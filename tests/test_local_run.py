@@ -19,7 +19,8 @@ def run_phase(phase: str, reports: Path, *extra: str) -> subprocess.CompletedPro
         [sys.executable, "-m", "pytest", f"checks/{phase}", "--no-prompt", "-p", "no:randomly",
          "-o", f"maintcheck_reports={reports}", "--change", "CI-LOCAL",
          "--maintenance-type", "security,application,infrastructure", *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        check=False)
 
 
 @pytest.fixture(scope="module")

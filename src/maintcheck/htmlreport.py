@@ -57,8 +57,28 @@ def render_summary(document: Mapping[str, Any], catalog: Catalog,
     return "\n".join([
         STYLE, render_verdict(document), "<h2>Checklist</h2>",
         render_checklist(document, catalog), "<h2>Sign-off</h2>",
-        render_signoff(document, catalog, pre), NOSCRIPT,
+        render_signoff(document, catalog, pre), render_impact(document), NOSCRIPT,
     ])
+
+
+def render_impact(document: Mapping[str, Any]) -> str:
+    """Items 8.3 and 13.6: host, metric, before, after and delta, from the post run."""
+    rows = [(o["host"], row) for item in document["items"] if item["id"] in ("8.3", "13.6")
+            for o in item["outcomes"] for row in o.get("observed", {}).get("impact", [])]
+    if not rows:
+        return ""
+    seen: set[tuple[str, str]] = set()
+    cells = []
+    for host, row in rows:
+        if (host, row["metric"]) in seen:
+            continue
+        seen.add((host, row["metric"]))
+        cells.append("<tr>" + "".join(f"<td>{escape(str(v if v is not None else '—'))}</td>"
+                                      for v in (host, row["metric"], row["before"],
+                                                row["after"], row["delta"])) + "</tr>")
+    return ('<h2>Performance impact: before and after the window</h2>'
+            '<table id="maintcheck-impact" class="mc-signoff"><tr><th>host</th><th>metric</th>'
+            '<th>before</th><th>after</th><th>delta</th></tr>' + "".join(cells) + "</table>")
 
 
 def render_verdict(document: Mapping[str, Any]) -> str:
