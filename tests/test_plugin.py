@@ -257,3 +257,19 @@ def test_prompt_on_a_terminal_records_operator_and_utc_time(project: pytest.Pyte
     assert confirmation["by"] == "dana" and confirmation["source"] == "prompt"
     assert confirmation["note"] == "checked the CAB calendar"
     assert confirmation["at"].endswith("Z") and confirmation["status"] == "yes"
+
+
+def test_unsafe_or_missing_signing_keys_are_usage_errors(project: pytest.Pytester,
+                                                         tmp_path: Path) -> None:
+    from maintcheck import signing
+
+    keys = signing.generate_key(tmp_path / "op.key", common_name="Op", passphrase=None)
+    keys.key.chmod(0o644)
+    result = project.runpytest("checks/pre", "--sign-key", str(keys.key), "--sign-cert",
+                               str(keys.certificate))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "chmod 600" in result.stderr.str() and "Traceback" not in result.stderr.str()
+    result = project.runpytest("checks/pre", "--sign-key", str(tmp_path / "nope.key"),
+                               "--sign-cert", str(keys.certificate))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR and "nope.key" in result.stderr.str()
+    assert not (project.path / "reports").exists()  # refused before anything was written
