@@ -45,6 +45,9 @@ if [ "$SECURITY_UPDATES" = yes ]; then
   fi
 fi
 
+# The lists below are data, not patterns: no pathname expansion, except where a backup glob is
+# meant to expand (a glob expanded here would name the section after a file, not the glob).
+set -f
 for p in $PATHS; do
   section "path $p"
   if [ -e "$p" ] || [ -L "$p" ]; then
@@ -63,10 +66,11 @@ for p in $SYNTAX; do
 done
 for g in $GLOBS; do
   section "glob $g"
-  # the glob is meant to expand here
+  set +f  # the glob is meant to expand here
   # shellcheck disable=SC2086
   for f in $g; do [ -f "$f" ] && stat -c '%Y|%s|%n' "$f"; done
   newest=$(for f in $g; do [ -f "$f" ] && stat -c '%Y|%n' "$f"; done | sort -n | tail -n 1 | cut -d'|' -f2-)
+  set -f
   if [ -n "$newest" ]; then
     echo "newest_sha256=$(sha256sum "$newest" | cut -c1-64)"
     [ -f "$newest.sha256" ] && echo "sidecar=$(cut -c1-64 "$newest.sha256")"
