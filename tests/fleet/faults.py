@@ -29,22 +29,21 @@ FAULT_RULES = "/etc/prometheus/rules/fleet-fault.yml"
 
 @dataclass
 class Fault:
-    """An injected fault; ``undo()`` restores health (idempotent, a no-op when not undoable)."""
+    """An injected fault; ``undo()`` reverts it and waits until the whole fleet is healthy."""
 
     name: str
     target: str
-    _undo: Callable[[], None] | None = field(default=None, repr=False)
+    fleet: Fleet = field(repr=False)
+    _undo: Callable[[], None] = field(repr=False)
     undone: bool = False
     details: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def undoable(self) -> bool:
-        return self._undo is not None
-
     def undo(self) -> None:
-        if self._undo is not None and not self.undone:
+        """Revert the fault (once) and wait for fleet health; safe to call twice."""
+        if not self.undone:
             self._undo()
-        self.undone = True
+            self.undone = True
+        self.fleet.wait_healthy()
 
     def __enter__(self) -> Self:
         return self
@@ -75,7 +74,7 @@ def stop_unit(fleet: Fleet, host: str, unit: str) -> Fault:
         h.systemctl("start", unit)
         _wait_unit(h, unit, "active")
 
-    return Fault("stop_unit", f"{host}:{unit}", undo)
+    return Fault("stop_unit", f"{host}:{unit}", fleet, undo)
 
 
 def fail_unit(fleet: Fleet, host: str, unit: str) -> Fault:
@@ -94,7 +93,7 @@ def fail_unit(fleet: Fleet, host: str, unit: str) -> Fault:
         h.systemctl("start", svc)
         _wait_unit(h, svc, "active")
 
-    return Fault("fail_unit", f"{host}:{svc}", undo)
+    return Fault("fail_unit", f"{host}:{svc}", fleet, undo)
 
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -120,7 +119,7 @@ def break_replication(fleet: Fleet, replica: str | None = None) -> Fault:
         rep.systemctl("start", PG_UNIT)
         _wait_streaming(primary, rep, True)
 
-    return Fault("break_replication", rep.name, undo)
+    return Fault("break_replication", rep.name, fleet, undo)
 
 
 def lag_replication(fleet: Fleet, replica: str | None = None) -> Fault:
@@ -140,7 +139,7 @@ def lag_replication(fleet: Fleet, replica: str | None = None) -> Fault:
         bounded_wait(f"{rep.name} caught up",
                      lambda: observe.replay_paused_behind(rep) == (False, False), timeout=60)
 
-    return Fault("lag_replication", rep.name, undo)
+    return Fault("lag_replication", rep.name, fleet, undo)
 
 
 # --- TLS ---------------------------------------------------------------------------------------
@@ -169,7 +168,7 @@ def _swap_cert(fleet: Fleet, web: str, name: str, names: list[str] | None = None
                      lambda: observe.tls_verifies(h.ip, h.fqdn, str(fleet.ca_path)) is None,
                      timeout=10)
 
-    return Fault(name, web, undo)
+    return Fault(name, web, fleet, undo)
 
 
 def _serial(cert_pem: bytes) -> int:
@@ -219,7 +218,7 @@ def haproxy_server_down(fleet: Fleet, server: str, backend: str = "web") -> Faul
         bounded_wait(f"{key} UP", lambda: observe.haproxy_status(lb).get(key) == "UP",
                      timeout=30)
 
-    return Fault("haproxy_server_down", key, undo)
+    return Fault("haproxy_server_down", key, fleet, undo)
 
 
 # --- alerts ------------------------------------------------------------------------------------
@@ -237,6 +236,9 @@ def _load_rule(mon: Host, text: str | None) -> None:
         mon.write_file(FAULT_RULES, text)
         mon.exec(["promtool", "check", "rules", FAULT_RULES])
     mon.systemctl("reload", "prometheus")
+    # Right after a reload Prometheus briefly knows no Alertmanager (and drops what it sends).
+    bounded_wait("Prometheus to find Alertmanager again",
+                 lambda: bool(observe.alertmanagers(mon)), timeout=30, interval=0.2)
 
 
 def fire_critical_alert(fleet: Fleet, alertname: str = "FleetFaultCritical") -> Fault:
@@ -254,7 +256,7 @@ def fire_critical_alert(fleet: Fleet, alertname: str = "FleetFaultCritical") -> 
                      lambda: alertname not in observe.active_alerts(mon), timeout=60)
         _load_rule(mon, None)
 
-    return Fault("fire_critical_alert", alertname, undo)
+    return Fault("fire_critical_alert", alertname, fleet, undo)
 
 
 def leave_silence(fleet: Fleet, alertname: str = "HighLoad", hours: float = 2) -> Fault:
@@ -273,7 +275,7 @@ def leave_silence(fleet: Fleet, alertname: str = "HighLoad", hours: float = 2) -
     def undo() -> None:
         observe.http_json(mon, f"{observe.AM}/api/v2/silence/{silence_id}", "DELETE")
 
-    return Fault("leave_silence", alertname, undo, details={"silence_id": silence_id})
+    return Fault("leave_silence", alertname, fleet, undo, details={"silence_id": silence_id})
 
 
 # --- host-level --------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ def fill_filesystem(fleet: Fleet, host: str, path: str = DATA_MOUNT, percent: in
     def undo() -> None:
         h.exec(["rm", "-f", target])
 
-    return Fault("fill_filesystem", f"{host}:{path}", undo, details={"file": target})
+    return Fault("fill_filesystem", f"{host}:{path}", fleet, undo, details={"file": target})
 
 
 def leave_status_file(fleet: Fleet, host: str, path: str = STATUS_FILE) -> Fault:
@@ -302,7 +304,7 @@ def leave_status_file(fleet: Fleet, host: str, path: str = STATUS_FILE) -> Fault
     def undo() -> None:
         h.exec(["rm", "-f", path])
 
-    return Fault("leave_status_file", f"{host}:{path}", undo)
+    return Fault("leave_status_file", f"{host}:{path}", fleet, undo)
 
 
 def link_down(fleet: Fleet, host: str) -> Fault:
@@ -316,7 +318,7 @@ def link_down(fleet: Fleet, host: str) -> Fault:
         bounded_wait(f"ssh to {host} after link up",
                      lambda: observe.tcp_greeting(h.ip, 22) is not None, timeout=30)
 
-    return Fault("link_down", host, undo)
+    return Fault("link_down", host, fleet, undo)
 
 
 def hang_host(fleet: Fleet, host: str) -> Fault:
@@ -330,7 +332,7 @@ def hang_host(fleet: Fleet, host: str) -> Fault:
     def undo() -> None:
         h.exec(["kill", "-CONT", pid])
 
-    return Fault("hang_host", host, undo, details={"sshd_pid": pid})
+    return Fault("hang_host", host, fleet, undo, details={"sshd_pid": pid})
 
 
 def kill_host(fleet: Fleet, host: str) -> Fault:
@@ -340,7 +342,7 @@ def kill_host(fleet: Fleet, host: str) -> Fault:
     def undo() -> None:
         fleet.revive(host)
 
-    return Fault("kill_host", host, undo)
+    return Fault("kill_host", host, fleet, undo)
 
 
 FAULTS: dict[str, Callable[..., Fault]] = {

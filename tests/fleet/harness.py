@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from . import cgroups, image, network, pki
-from .host import Host, Preboot, bounded_wait
+from . import cgroups, image, network, observe, pki
+from .host import Host, HostError, Preboot, bounded_wait
 from .inventory import write_inventory
 from .roles import roles_of
 from .spec import APP_NAME, DEMO, DEMO_SLOT, TEST_SLOTS, Addressing, FleetSpec
@@ -204,6 +204,9 @@ class Fleet:
 
     def _boot(self, base: Path) -> None:
         assert self.state is not None
+        problem = inotify_problem(len(self.spec.hosts))
+        if problem:
+            raise FleetError(problem)
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         self.workdir.mkdir(parents=True)
@@ -245,6 +248,7 @@ class Fleet:
         self._say("running role steps")
         self._run_steps(list(self.hosts.values()))
         self._parallel(self._check_ssh)
+        self.wait_healthy(timeout=60)
         write_inventory(self)
 
     def _prepare(self, h: Host) -> None:
@@ -281,6 +285,49 @@ class Fleet:
             lines.append(f"{h.name},{h.fqdn},{h.ip} {keytype} {blob}")
         self.known_hosts_path.write_text("\n".join(lines) + "\n")
 
+    def health_problems(self) -> list[str]:
+        """What is unhealthy right now, fleet-wide; empty when all is well."""
+        problems = []
+        for h in self.hosts.values():
+            if not h.is_alive:
+                problems.append(f"{h.name}: not running")
+                continue
+            state = h.exec(["systemctl", "is-system-running"], check=False).stdout.strip()
+            if state != "running":
+                problems.append(f"{h.name}: system {state}")
+        for lb in self.by_role("lb"):
+            seen = observe.haproxy_status(lb) if lb.is_alive else {}
+            problems += [f"{lb.name}: web/{w.name} {seen.get(f'web/{w.name}', 'absent')}"
+                         for w in self.by_role("web") if seen.get(f"web/{w.name}") != "UP"]
+        for primary in self.by_role("db_primary"):
+            seen = observe.replica_states(primary) if primary.is_alive else {}
+            problems += [f"{primary.name}: replica {r.name} {seen.get(r.name, 'absent')}"
+                         for r in self.by_role("db_replica") if seen.get(r.name) != "streaming"]
+        for mon in self.by_role("monitoring"):
+            seen = observe.prometheus_targets(mon) if mon.is_alive else {}
+            problems += [f"{mon.name}: target {t} {v}" for t, v in seen.items() if v != "up"]
+            if len(seen) != len(self.hosts) + 1:
+                problems.append(f"{mon.name}: {len(seen)} targets")
+            if mon.is_alive and not observe.alertmanagers(mon):
+                problems.append(f"{mon.name}: Prometheus has no Alertmanager")
+        return problems
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        """Wait (bounded) until :meth:`health_problems` is empty; raise FleetError if not."""
+        last: list[str] = []
+
+        def healthy() -> bool:
+            try:
+                last[:] = self.health_problems()
+            except HostError as e:
+                last[:] = [str(e)]
+            return not last
+
+        try:
+            bounded_wait("a healthy fleet", healthy, timeout=timeout, interval=1)
+        except HostError as e:
+            raise FleetError(f"{e}: {'; '.join(last)}") from e
+
     def revive(self, name: str) -> Host:
         """Boot a killed host again from its upper layer and rerun its steps."""
         h = self.hosts[name]
@@ -307,6 +354,36 @@ class Fleet:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+INOTIFY_PER_HOST = 8  # measured on a systemd host: PID 1, dbus, logind, journal readers
+
+
+def inotify_in_use(uid: int = 0) -> int:
+    """inotify instances held by ``uid``'s processes (the kernel limits them per uid)."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            count += sum(os.readlink(fd) == "anon_inode:inotify" for fd in (proc / "fd").iterdir())
+        except OSError:
+            continue  # gone meanwhile, or a kernel thread
+    return count
+
+
+def inotify_problem(hosts: int) -> str | None:
+    """Why ``hosts`` more hosts would run out of inotify instances, or None."""
+    limit = int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+    used, need = inotify_in_use(), hosts * INOTIFY_PER_HOST
+    if used + need <= limit:
+        return None
+    return (f"{hosts} hosts need about {need} inotify instances and root already holds {used} "
+            f"of fs.inotify.max_user_instances={limit}; systemd units would fail at random. "
+            f"Raise it (sysctl -w fs.inotify.max_user_instances={max(1024, 2 * (used + need))})"
+            " or boot fewer hosts")
 
 
 def down_slot(slot: int) -> list[str]:

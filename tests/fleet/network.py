@@ -29,7 +29,9 @@ def create_bridge(addr: Addressing, state: RunState) -> None:
     """Create the slot's bridge with the gateway address, replacing a stale one."""
     state.record("links", addr.bridge)
     delete_link(addr.bridge)
-    _ip("link", "add", addr.bridge, "type", "bridge")
+    # A fixed address: a bridge otherwise takes its lowest port's, which changes as hosts come
+    # and go, and the hosts' ARP entries for the gateway would go stale.
+    _ip("link", "add", addr.bridge, "address", addr.mac(addr.gateway), "type", "bridge")
     _ip("addr", "add", f"{addr.gateway}/{addr.network.prefixlen}", "dev", addr.bridge)
     _ip("link", "set", addr.bridge, "up")
 
@@ -39,7 +41,8 @@ def attach_host(addr: Addressing, state: RunState, name: str, ip: str, pid1: int
     veth = addr.veth(name)
     state.record("links", veth)
     delete_link(veth)
-    _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", str(pid1))
+    _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", addr.mac(ip),
+        "netns", str(pid1))
     _ip("link", "set", veth, "master", addr.bridge)
     _ip("link", "set", veth, "up")
     _ip("link", "set", "lo", "up", netns_pid=pid1)

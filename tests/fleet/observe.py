@@ -66,6 +66,12 @@ def prometheus_targets(mon: Host) -> dict[str, str]:
     return {t["labels"]["instance"]: t["health"] for t in data}
 
 
+def alertmanagers(mon: Host) -> list[str]:
+    """URLs of the Alertmanagers Prometheus currently sends to."""
+    data = http_json(mon, f"{PROM}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+    return [a["url"] for a in data]
+
+
 def prometheus_rules(mon: Host) -> set[str]:
     groups = http_json(mon, f"{PROM}/api/v1/rules")["data"]["groups"]
     return {r["name"] for g in groups for r in g["rules"]}

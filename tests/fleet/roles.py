@@ -46,6 +46,9 @@ CONTAINER_MASKS = (
     "sys-fs-fuse-connections.mount", "dev-hugepages.mount", "dev-mqueue.mount",
     "getty@tty1.service", "getty-static.service", "console-getty.service",
     "e2scrub_reap.service", "dpkg-db-backup.timer",
+    # No console to ask passwords on; each path unit would also cost an inotify instance,
+    # and those are counted per uid across the whole machine.
+    "systemd-ask-password-console.path", "systemd-ask-password-wall.path",
 )
 
 
@@ -464,7 +467,10 @@ def prepare_monitoring(p: Preboot, host: Host, fleet: Fleet) -> None:
     p.file("/etc/prometheus/prometheus.yml", prometheus_yml(fleet))
     p.file("/etc/prometheus/rules/fleet.yml", RULES)
     p.file("/etc/prometheus/alertmanager.yml", ALERTMANAGER_YML)
-    p.file("/etc/default/prometheus", 'ARGS="--storage.tsdb.retention.time=1d"\n')
+    # A short resend delay: an alert whose first notification was dropped (Alertmanager set
+    # still empty right after a reload) reaches Alertmanager seconds later, not a minute.
+    p.file("/etc/default/prometheus",
+           'ARGS="--storage.tsdb.retention.time=1d --rules.alert.resend-delay=5s"\n')
     # No cluster gossip: one Alertmanager, and no traffic beyond the fleet.
     p.file("/etc/default/prometheus-alertmanager", 'ARGS="--cluster.listen-address="\n')
     p.run("promtool check config /etc/prometheus/prometheus.yml >/dev/null")

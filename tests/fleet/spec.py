@@ -85,5 +85,10 @@ class Addressing:
     def host_ip(self, index: int) -> str:
         return str(self.network.network_address + 11 + index)
 
+    def mac(self, ip: str) -> str:
+        """A fixed, locally administered MAC for ``ip``: a rebooted host keeps its ARP entries."""
+        a, b, c, d = (int(x) for x in ip.split("."))
+        return f"02:6d:{a:02x}:{b:02x}:{c:02x}:{d:02x}"
+
     def veth(self, name: str) -> str:
         return f"mcf{self.slot}-{name}"[:15]
