@@ -208,6 +208,8 @@ class Fleet:
         if problem:
             raise FleetError(problem)
         if self.workdir.exists():
+            if any(self.workdir.iterdir()) and not (self.workdir / WORKDIR_MARKER).exists():
+                raise FleetError(f"{self.workdir} is not empty and not a fleet workdir")
             shutil.rmtree(self.workdir)
         self.workdir.mkdir(parents=True)
         (self.workdir / WORKDIR_MARKER).write_text("")
