@@ -22,8 +22,11 @@ def test_maintenance_account_in_group_with_sudo_rules(facts, expect, assess) -> 
 def test_dangerous_command_guard_present(facts, expect) -> None:
     """The declared guard (a package such as molly-guard, or a file) is in place."""
     guard = expect.command_guard
-    present = facts.path(guard).exists if guard.startswith("/") else guard in facts.packages
-    assert present, f"{facts.host}: command guard {guard} not present"
+    is_file = guard.startswith("/")
+    present = facts.path(guard).exists if is_file else guard in facts.packages
+    assert present, (f"{facts.host}: command guard {guard} "
+                     + ("absent, expected present" if is_file else
+                        "not installed, expected the package installed"))
 
 
 @pytest.mark.checklist("3.3")

@@ -65,16 +65,19 @@ def certificate(seen: TlsObservation, fail_days: int, min_rsa_bits: int) -> list
         found.append(f"{where}: {state} ({seen.not_after:%Y-%m-%d}), expected at least "
                      f"{fail_days} days left")
     if not seen.hostname_matches:
-        found.append(f"{where}: certificate names {list(seen.sans)}, not {seen.server_name}")
+        found.append(f"{where}: certificate names {list(seen.sans)}, expected "
+                     f"{seen.server_name}")
     if not seen.chain_verified:
-        found.append(f"{where}: chain does not verify to the configured CA: {seen.verify_error}")
+        found.append(f"{where}: chain does not verify to the configured CA, expected it to: "
+                     f"{seen.verify_error}")
     minimum = min_rsa_bits if seen.key_type == "RSA" else EC_MIN_BITS
     if seen.key_type in ("RSA", "EC") and seen.key_bits < minimum:
         found.append(f"{where}: {seen.key_type} key of {seen.key_bits} bits, expected >= {minimum}")
     if seen.signature_hash in WEAK_HASHES:
-        found.append(f"{where}: signed with {seen.signature_algorithm}, a weak hash")
+        found.append(f"{where}: signed with {seen.signature_algorithm}, a weak hash, expected "
+                     "SHA-256 or stronger")
     if seen.sni_supported is False:
-        found.append(f"{where}: the server ignores SNI")
+        found.append(f"{where}: the server ignores SNI, expected it to select by name")
     return found
 
 
@@ -107,11 +110,11 @@ def replica_lag(host: str, seen: ReplicaStatus, max_lag: float) -> Findings:
         return Findings(host, [f"PostgreSQL is down: {seen.down_reason}"])
     found = []
     if not seen.in_recovery:
-        found.append("not in recovery: this is not a replica (promoted?)")
+        found.append("not in recovery (promoted?), expected a replica in recovery")
     if seen.receiver_status != "streaming":
         found.append(f"WAL receiver {seen.receiver_status or 'absent'}, expected streaming")
     if seen.replay_paused:
-        found.append("replay is paused")
+        found.append("replay is paused, expected replaying")
     if seen.lag_seconds is None or seen.lag_seconds > max_lag:
         lag = "unknown" if seen.lag_seconds is None else f"{seen.lag_seconds:.1f} s"
         found.append(f"replay lag {lag}, expected at most {max_lag:g} s")
@@ -139,19 +142,22 @@ def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
     found = []
     for backend, names in expected.items():
         if backend not in configured:
-            found.append(f"backend {backend}: not in the configuration")
+            found.append(f"backend {backend}: not in the configuration, expected with servers "
+                         f"{sorted(names)}")
             continue
         missing = sorted(set(names) - set(configured[backend]))
         if missing:
-            found.append(f"backend {backend}: lacks server(s) {missing}")
+            found.append(f"backend {backend}: lacks server(s) {missing}, expected "
+                         f"{sorted(names)}")
     return Findings(host, found)
 
 
 def alerts_firing(host: str, alerts: Iterable[Alert], min_severity: str) -> Findings:
     floor = severity_rank(min_severity)
+    expected = f"expected none at or above {min_severity}"
     return Findings(host, [f"alert {a.name} ({a.severity or 'no severity'}) firing since "
-                           f"{a.starts_at:%Y-%m-%dT%H:%M:%SZ}" if a.starts_at else
-                           f"alert {a.name} ({a.severity or 'no severity'}) firing"
+                           f"{a.starts_at:%Y-%m-%dT%H:%M:%SZ}, {expected}" if a.starts_at else
+                           f"alert {a.name} ({a.severity or 'no severity'}) firing, {expected}"
                            for a in alerts if severity_rank(a.severity) >= floor])
 
 
@@ -162,9 +168,9 @@ def targets_down(host: str, targets: Iterable[Target], hosts: Mapping[str, str])
     for name, address in hosts.items():
         mine = [t for t in targets if t.instance.rsplit(":", 1)[0] in (name, address)]
         if not mine:
-            found.append(f"{name}: no Prometheus target scrapes it")
-        found += [f"{name}: target {t.job}/{t.instance} is {t.health}: {t.last_error}"
-                  for t in mine if t.health != "up"]
+            found.append(f"{name}: no Prometheus target scrapes it, expected one up")
+        found += [f"{name}: target {t.job}/{t.instance} is {t.health}, expected up: "
+                  f"{t.last_error}" for t in mine if t.health != "up"]
     return Findings(host, found)
 
 
@@ -174,19 +180,20 @@ def rules_unhealthy(host: str, rules: Iterable[Rule], expected: Iterable[str]) -
     for name in expected:
         rule = loaded.get(name)
         if rule is None:
-            found.append(f"alert rule {name}: not loaded")
+            found.append(f"alert rule {name}: not loaded, expected loaded and healthy")
         elif rule.health == "err":
-            found.append(f"alert rule {name}: unhealthy: {rule.last_error}")
+            found.append(f"alert rule {name}: unhealthy, expected healthy: {rule.last_error}")
     return Findings(host, found)
 
 
 def leftover_silences(host: str, silences: Iterable[Silence],
                       since: datetime | None) -> Findings:
     """Active silences (made since the window began, when it is known)."""
+    expected = "expected none left from the window" if since else "expected none"
     return Findings(host, [
         f"silence {s.id} by {s.created_by} ({', '.join(s.matchers)}) still active until "
-        f"{s.ends_at:%Y-%m-%dT%H:%M:%SZ}: {s.comment}" if s.ends_at else
-        f"silence {s.id} by {s.created_by} still active: {s.comment}"
+        f"{s.ends_at:%Y-%m-%dT%H:%M:%SZ}, {expected}: {s.comment}" if s.ends_at else
+        f"silence {s.id} by {s.created_by} still active, {expected}: {s.comment}"
         for s in silences
         if s.state == "active" and (since is None or s.starts_at is None or s.starts_at >= since)])
 
