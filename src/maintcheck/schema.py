@@ -164,8 +164,12 @@ VARIABLES: tuple[Var, ...] = (
     Var("lb_url", "str", "", "A URL through the load balancer frontend, for routing checks.",
         ("5.4",)),
     # --- Prometheus and Alertmanager ---
-    Var("prometheus_url", "str", "", "Prometheus base URL.", ("2.5", "6.1", "6.2", "7.3")),
-    Var("alertmanager_url", "str", "", "Alertmanager base URL.", ("2.1", "9.4")),
+    Var("prometheus_url", "str", "",
+        "Prometheus base URL. Declare it on the monitoring host(s): each host that declares it "
+        "reports these items, naming the target or rule.", ("2.5", "6.1", "6.2", "7.3")),
+    Var("alertmanager_url", "str", "",
+        "Alertmanager base URL. Declare it on the monitoring host(s), like `prometheus_url`: "
+        "one firing alert is then one failure, not one per host.", ("2.1", "9.4")),
     Var("alert_min_severity", "str", "critical",
         "Firing alerts at or above this severity fail 2.1.", ("2.1",)),
     Var("alert_rules", "list[str]", [], "Alert rules that must be loaded and healthy.",
