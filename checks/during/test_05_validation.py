@@ -5,22 +5,11 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def endpoints(target, expect, probes, http_options):
-    """Each declared HTTP endpoint of this host, fetched once: (spec, observation)."""
-    return [(spec, probes.http.fetch(spec["url"], expect_contains=spec.get("contains"),
-                                     headers=spec.get("headers"), **http_options))
-            for spec in expect.http]
-
-
 @pytest.mark.checklist("5.1")
 @pytest.mark.applies_to("journeys")
-def test_service_journeys_succeed(target, expect, probes, assess_services, http_options) -> None:
+def test_service_journeys_succeed(target, journey_steps, assess_services) -> None:
     """Every step of each declared synthetic journey answers as expected."""
-    observed = [(step, probes.http.fetch(step["url"], expect_contains=step.get("contains"),
-                                         **http_options))
-                for journey in expect.journeys for step in journey["steps"]]
-    assert assess_services.http_endpoints(target.name, observed) == []
+    assert assess_services.http_endpoints(target.name, journey_steps) == []
 
 
 @pytest.mark.checklist("5.2")
@@ -44,10 +33,9 @@ def test_health_endpoints_answer(target, endpoints, assess_services) -> None:
 @pytest.mark.checklist("5.4")
 @pytest.mark.applies_to("lb_url")
 def test_load_balancer_routes_to_every_backend(target, expect, probes, assess_services,
-                                               http_options, inventory_hosts) -> None:
+                                               http_options, inventory_addresses) -> None:
     """This load balancer's frontend answers the URL, and so does each backend directly."""
     servers = sorted({s for names in expect.haproxy_backends.values() for s in names})
-    addresses = {h.name: h.address for h in inventory_hosts}
     # Sent to this host, not wherever the name resolves: with two lbs behind one name, each
     # must route, and the name's TLS is verified either way.
     observed = [({"name": f"{expect.lb_url} via the frontend of {target.name}"},
@@ -56,7 +44,8 @@ def test_load_balancer_routes_to_every_backend(target, expect, probes, assess_se
                                  **http_options))]
     observed += [({"name": f"{expect.lb_url} direct to {s}"},
                   probes.http.via(expect.lb_url,
-                                  assess_services.backend_address(expect.lb_url, addresses.get(s, s)),
+                                  assess_services.backend_address(expect.lb_url,
+                                                                  inventory_addresses.get(s, s)),
                                   **http_options))
                  for s in servers]
     assert assess_services.http_endpoints(target.name, observed) == []

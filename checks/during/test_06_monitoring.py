@@ -37,12 +37,11 @@ def test_capacity_utilisation_within_thresholds(facts, expect, assess) -> None:
 
 @pytest.mark.checklist("6.1")
 @pytest.mark.applies_to("prometheus_url")
-def test_monitoring_restored_for_every_host(target, expect, probes, assess_services,
-                                            http_options, inventory_hosts) -> None:
+def test_monitoring_restored_for_every_host(target, prometheus_targets, inventory_addresses,
+                                            assess_services) -> None:
     """Prometheus has an up target again for every selected inventory host."""
-    targets = probes.prometheus.targets(expect.prometheus_url, **http_options)
-    hosts = {h.name: h.address for h in inventory_hosts}
-    assert assess_services.targets_down(target.name, targets, hosts) == []
+    assert assess_services.targets_down(target.name, prometheus_targets,
+                                        inventory_addresses) == []
 
 
 @pytest.mark.checklist("6.2")

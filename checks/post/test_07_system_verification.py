@@ -74,10 +74,8 @@ def test_timers_scheduled(facts, expect, assess) -> None:
 
 @pytest.mark.checklist("7.2")
 @pytest.mark.applies_to("http")
-def test_latency_stable(target, expect, probes, assess_services, http_options,
-                        record_property) -> None:
+def test_latency_stable(target, endpoints, assess_services, record_property) -> None:
     """Each endpoint answers within its max_latency_ms after the change."""
-    endpoints = [(spec, probes.http.fetch(spec["url"], **http_options)) for spec in expect.http]
     record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
                                    for s, o in endpoints})
     assert assess_services.latency(target.name, endpoints) == []
@@ -103,12 +101,9 @@ def test_error_rate_within_bound(target, expect, probes, http_options) -> None:
 
 @pytest.mark.checklist("7.4")
 @pytest.mark.applies_to("journeys")
-def test_user_journeys_succeed(target, expect, probes, assess_services, http_options) -> None:
+def test_user_journeys_succeed(target, journey_steps, assess_services) -> None:
     """Every step of each declared synthetic user journey answers as expected."""
-    observed = [(step, probes.http.fetch(step["url"], expect_contains=step.get("contains"),
-                                         **http_options))
-                for journey in expect.journeys for step in journey["steps"]]
-    assert assess_services.http_endpoints(target.name, observed) == []
+    assert assess_services.http_endpoints(target.name, journey_steps) == []
 
 
 @pytest.mark.checklist("7.4")

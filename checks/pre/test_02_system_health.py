@@ -50,12 +50,11 @@ def test_replica_replays_within_lag(target, expect, runner, probes, assess_servi
 
 @pytest.mark.checklist("2.5")
 @pytest.mark.applies_to("prometheus_url")
-def test_monitoring_scrapes_every_host(target, expect, probes, assess_services, http_options,
-                                       inventory_hosts) -> None:
+def test_monitoring_scrapes_every_host(target, prometheus_targets, inventory_addresses,
+                                       assess_services) -> None:
     """Prometheus answers and has an up target for every selected inventory host."""
-    targets = probes.prometheus.targets(expect.prometheus_url, **http_options)
-    hosts = {h.name: h.address for h in inventory_hosts}
-    assert assess_services.targets_down(target.name, targets, hosts) == []
+    assert assess_services.targets_down(target.name, prometheus_targets,
+                                        inventory_addresses) == []
 
 
 @pytest.mark.checklist("2.6")

@@ -121,6 +121,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN] = run
+    if opt.collectonly:
+        return  # nothing ran: no evidence, no report, nothing to sign
     if getattr(opt, "xmlpath", None) is None:
         opt.xmlpath = str(run.artefact(".xml"))
     if hasattr(opt, "htmlpath") and not opt.htmlpath:
@@ -585,6 +587,40 @@ def compare() -> Any:
 def inventory_hosts(maintcheck_run: Run) -> list[Host]:
     """Every host the run selected."""
     return list(maintcheck_run.targets.hosts)
+
+
+@pytest.fixture(scope="session")
+def inventory_addresses(inventory_hosts: list[Host]) -> dict[str, str]:
+    """Name -> address of every host the run selected."""
+    return {h.name: h.address for h in inventory_hosts}
+
+
+@pytest.fixture
+def endpoints(target: Host, http_options: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Each declared HTTP endpoint of this host, fetched once: (spec, observation)."""
+    from maintcheck.probes import http
+
+    return [(spec, http.fetch(spec["url"], expect_contains=spec.get("contains"),
+                              headers=spec.get("headers"), **http_options))
+            for spec in target.expect.http]
+
+
+@pytest.fixture
+def journey_steps(target: Host, http_options: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """Every step of this host's declared journeys, fetched in order: (step, observation)."""
+    from maintcheck.probes import http
+
+    return [(step, http.fetch(step["url"], expect_contains=step.get("contains"),
+                              headers=step.get("headers"), **http_options))
+            for journey in target.expect.journeys for step in journey["steps"]]
+
+
+@pytest.fixture
+def prometheus_targets(target: Host, http_options: dict[str, Any]) -> list[Any]:
+    """The scrape targets of the Prometheus this host declares."""
+    from maintcheck.probes import prometheus
+
+    return prometheus.targets(target.expect.prometheus_url, **http_options)
 
 
 @pytest.fixture(scope="session")
