@@ -1,8 +1,9 @@
 #!/bin/sh
 # Runs as PID 1 of fresh pid, mount, uts, ipc, net and cgroup namespaces (see host.py), then
-# becomes systemd.  Usage: boot.sh LOWER UPPER WORK MERGED HOSTNAME DATA_MIB CGROUP_MODE
+# becomes systemd (or, with INIT=sshd, sshd alone: a bare host, see bare.py).
+# Usage: boot.sh LOWER UPPER WORK MERGED HOSTNAME DATA_MIB CGROUP_MODE [INIT]
 set -eu
-LOWER=$1 UPPER=$2 WORK=$3 M=$4 NAME=$5 DATA_MIB=$6 CGROUP_MODE=$7
+LOWER=$1 UPPER=$2 WORK=$3 M=$4 NAME=$5 DATA_MIB=$6 CGROUP_MODE=$7 INIT=${8:-systemd}
 
 mount --make-rprivate /
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$M"
@@ -62,5 +63,11 @@ done
 mkdir -p "$M/.fleet-oldroot"
 cd "$M"
 pivot_root . .fleet-oldroot
+if [ "$INIT" = sshd ]; then
+  # sshd as PID 1: it reaps every child (waitpid -1), so orphans do not pile up.
+  exec /usr/bin/env -i container=other PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c \
+    'umount -l /.fleet-oldroot && rmdir /.fleet-oldroot && mkdir -p -m 755 /run/sshd &&
+     exec /usr/sbin/sshd -D -e'
+fi
 exec /usr/bin/env -i container=other PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -c \
   'umount -l /.fleet-oldroot && rmdir /.fleet-oldroot && exec /lib/systemd/systemd'

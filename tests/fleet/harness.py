@@ -23,7 +23,7 @@ from . import cgroups, image, network, observe, pki
 from .host import Host, HostError, Preboot, bounded_wait
 from .inventory import write_inventory
 from .roles import roles_of
-from .spec import APP_NAME, DEMO, DEMO_SLOT, TEST_SLOTS, Addressing, FleetSpec
+from .spec import APP_NAME, DEMO, DEMO_SLOT, TEST_SLOTS, Addressing, FleetSpec, HostSpec
 from .state import (
     RUN_DIR,
     WORKDIR_MARKER,
@@ -203,10 +203,29 @@ class Fleet:
         return self
 
     def _boot(self, base: Path) -> None:
-        assert self.state is not None
         problem = inotify_problem(len(self.spec.hosts))
         if problem:
             raise FleetError(problem)
+        self._lay_out(base)
+        self._say("preparing hosts")
+        self._parallel(self._prepare)
+        self._say("booting hosts")
+        self._launch()
+        states = self._parallel(lambda h: h.wait_booted(timeout=120))
+        degraded = [h for h, s in zip(self.hosts.values(), states, strict=True) if s != "running"]
+        if degraded:
+            raise FleetError("degraded after boot: " + "; ".join(
+                f"{h.name}: {h.exec('systemctl --failed --no-legend', check=False).stdout}"
+                for h in degraded))
+        self._say("running role steps")
+        self._run_steps(list(self.hosts.values()))
+        self._parallel(self._check_ssh)
+        self.wait_healthy(timeout=60)
+        write_inventory(self)
+
+    def _lay_out(self, base: Path) -> None:
+        """Everything before booting: workdir, keys, hosts, known_hosts, cgroups, bridge."""
+        assert self.state is not None
         if self.workdir.exists():
             if any(self.workdir.iterdir()) and not (self.workdir / WORKDIR_MARKER).exists():
                 raise FleetError(f"{self.workdir} is not empty and not a fleet workdir")
@@ -220,9 +239,7 @@ class Fleet:
         self.ssh_key_path.chmod(0o600)
         self.ssh_key_path.with_suffix(".pub").write_text(self.client_key.public + "\n")
         for i, hs in enumerate(self.spec.hosts):
-            self.hosts[hs.name] = Host(hs, self.addr.host_ip(i), self.workdir / "hosts" / hs.name,
-                                       base, self.state, data_mib=self.spec.data_mount_mib,
-                                       persistent=self.persistent)
+            self.hosts[hs.name] = self._new_host(i, hs, base)
             self.host_keys[hs.name] = pki.ssh_keypair(f"root@{hs.name}")
         self._write_known_hosts()
         for h in self.hosts.values():
@@ -232,26 +249,20 @@ class Fleet:
             self.state.record("cgroups", str(cg))
         network.create_bridge(self.addr, self.state)
 
-        self._say("preparing hosts")
-        self._parallel(self._prepare)
-        self._say("booting hosts")
+    def _launch(self) -> None:
+        """Start every host and plug it into the bridge."""
+        assert self.state is not None
         # Launchers are started from this thread: their parent-death signal follows it.
         for h in self.hosts.values():
             h.start(self._host_cgroups(h), cgroups.mode())
         for h in self.hosts.values():
             network.attach_host(self.addr, self.state, h.name, h.ip, h.find_pid1())
             h.veth = self.addr.veth(h.name)
-        states = self._parallel(lambda h: h.wait_booted(timeout=120))
-        degraded = [h for h, s in zip(self.hosts.values(), states, strict=True) if s != "running"]
-        if degraded:
-            raise FleetError("degraded after boot: " + "; ".join(
-                f"{h.name}: {h.exec('systemctl --failed --no-legend', check=False).stdout}"
-                for h in degraded))
-        self._say("running role steps")
-        self._run_steps(list(self.hosts.values()))
-        self._parallel(self._check_ssh)
-        self.wait_healthy(timeout=60)
-        write_inventory(self)
+
+    def _new_host(self, index: int, hs: HostSpec, base: Path) -> Host:
+        assert self.state is not None
+        return Host(hs, self.addr.host_ip(index), self.workdir / "hosts" / hs.name, base,
+                    self.state, data_mib=self.spec.data_mount_mib, persistent=self.persistent)
 
     def _prepare(self, h: Host) -> None:
         plan = Preboot()

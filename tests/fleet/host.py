@@ -108,6 +108,9 @@ class Preboot:
 class Host:
     """A booted (or bootable) host: ``fleet.host("web-01").exec("systemctl is-active nginx")``."""
 
+    # What boot.sh execs once the root is in place: ``systemd`` or, for bare hosts, ``sshd``.
+    init = "systemd"
+
     def __init__(self, spec: HostSpec, ip: str, hostdir: Path, image: Path, state: RunState,
                  *, data_mib: int = 64, persistent: bool = False) -> None:
         self.spec = spec
@@ -170,7 +173,7 @@ class Host:
         ``cgroups`` are this host's cgroup in every hierarchy (see cgroups.py); ``cgroup_mode``
         is ``legacy`` or ``unified``, after the real machine's layout.
         """
-        args = [*self._layers(), self.name, str(self.data_mib), cgroup_mode]
+        args = [*self._layers(), self.name, str(self.data_mib), cgroup_mode, self.init]
         for cg in cgroups:
             self.state.record("cgroups", str(cg))
             create_cgroup(cg)
