@@ -46,7 +46,8 @@ def test_local_capacity_is_really_measured(three_phases: dict[str, dict]) -> Non
     assert [o["host"] for o in item["outcomes"]] == ["this-machine"]
     assert item["outcomes"][0]["outcome"] in ("passed", "failed")
     audit = three_phases["pre"]["audit"]["this-machine"]
-    assert len([e for e in audit if e.get("probe")]) == 1  # one probe for all host facts
+    # one probe for all host facts, and one for the pending-update list that 12.1 asks for
+    assert len([e for e in audit if e.get("probe")]) == 2
 
 
 def test_no_item_is_silently_passed(three_phases: dict[str, dict]) -> None:

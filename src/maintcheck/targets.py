@@ -88,7 +88,7 @@ class Targets:
     def forget(self, names: set[str]) -> None:
         """Drop what is known of these hosts, so the next check probes them afresh."""
         for name in names:
-            self.facts.results.pop(name, None)
+            self.facts.forget(name)
             self.unreachable.pop(name, None)
 
     def raise_if_unreachable(self, name: str) -> None:
