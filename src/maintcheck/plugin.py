@@ -152,6 +152,12 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        run.targets.close()  # no ssh connection outlives the run
+
+
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     run = config.stash.get(RUN, None)
     if run is None:

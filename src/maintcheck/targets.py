@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,7 +14,12 @@ from maintcheck.errors import HostUnreachable
 from maintcheck.facts import FactCache, Facts
 from maintcheck.inventory import Host, Inventory
 from maintcheck.redact import Redactor
-from maintcheck.runner import CommandRunner, Result, ssh_transport
+from maintcheck.runner import CommandRunner, Result, close_master, ssh_transport
+
+# An idle ssh ControlMaster holds ~2.5 MB and a connection. Beyond this many, the least
+# recently used is closed (its host reconnects if asked again): memory stays bounded at any
+# fleet size, and a run of up to this many hosts never connects twice to one host.
+IDLE_CONNECTIONS = 128
 
 
 @dataclass(frozen=True)
@@ -34,11 +43,54 @@ class HostRunner:
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
         self.targets.raise_if_unreachable(self.host)
+        self.targets.connections.busy(self.host)
         try:
             return self.inner.run(argv, stdin=stdin, timeout=timeout, approved=approved)
         except HostUnreachable as exc:
             self.targets.unreachable.setdefault(self.host, str(exc))
             raise
+        finally:
+            self.targets.connections.idle(self.host)
+
+
+class Connections:
+    """The run's ssh ControlMasters, one per host: at most ``keep`` idle, all closed at the end."""
+
+    def __init__(self, control_dir: Path, keep: int = IDLE_CONNECTIONS) -> None:
+        self.control_dir = control_dir
+        self.keep = keep
+        self._idle: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def name(host: str) -> str:
+        """The control socket's file name: short, whatever the host's name."""
+        return hashlib.sha256(host.encode()).hexdigest()[:16]
+
+    def busy(self, host: str) -> None:
+        with self._lock:
+            self._busy.add(host)
+            self._idle.pop(host, None)
+
+    def idle(self, host: str) -> None:
+        """``host`` finished a command; close the least recently used masters beyond ``keep``."""
+        with self._lock:
+            self._busy.discard(host)
+            self._idle[host] = None
+            surplus = [self._idle.popitem(last=False)[0]
+                       for _ in range(max(0, len(self._idle) - self.keep))]
+        for name in surplus:
+            close_master(self.control_dir / self.name(name))
+
+    def close(self) -> None:
+        """Close every master and remove the control folder: nothing outlives the run."""
+        with self._lock:
+            hosts = [*self._idle, *self._busy]
+            self._idle.clear()
+        for host in hosts:
+            close_master(self.control_dir / self.name(host))
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
 @dataclass
@@ -53,6 +105,7 @@ class Targets:
     unreachable: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.connections = Connections(self.control_dir)
         self.hosts = self.inventory.select(self.limit)
         self.runners = {h.name: HostRunner(self.make_runner(h), self) for h in self.hosts}
         timeout = max(h.expect.command_timeout for h in self.hosts) if self.hosts else 30
@@ -64,7 +117,8 @@ class Targets:
             transport = ssh_transport(
                 address=host.address, port=host.port, user=host.user, identity=host.identity,
                 known_hosts=host.expect.known_hosts,
-                connect_timeout=host.expect.connect_timeout, control_dir=self.control_dir)
+                connect_timeout=host.expect.connect_timeout, control_dir=self.control_dir,
+                control_name=Connections.name(host.name))
         if host.become:
             transport = [*(transport or []), "sudo", "-n", "--"] if transport else None
         return CommandRunner(host.name, transport, redactor=self.redactor,
@@ -90,6 +144,10 @@ class Targets:
         for name in names:
             self.facts.forget(name)
             self.unreachable.pop(name, None)
+
+    def close(self) -> None:
+        """End the run's connections (see :class:`Connections`)."""
+        self.connections.close()
 
     def raise_if_unreachable(self, name: str) -> None:
         if name in self.unreachable:

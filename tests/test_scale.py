@@ -1,4 +1,4 @@
-"""The probe runs once per host; the costly pending-update list only when a check asks for it."""
+"""What keeps a large fleet cheap: one probe per host, costly facts on demand, few idle masters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from maintcheck import inventory
+from maintcheck import inventory, targets
 from maintcheck.errors import HostUnreachable
 from maintcheck.facts import FactCache
 from maintcheck.runner import Result
@@ -65,3 +65,25 @@ def test_a_forgotten_host_is_probed_afresh_for_both(hosts: list[inventory.Host])
     assert cache.get(hosts[0]).security_updates == ["openssl (3.0.2)"]
     assert runners["a"].asked == ["no", "yes", "no", "yes"]
     assert runners["b"].asked == ["no", "yes"]
+
+
+def test_idle_connections_are_bounded_and_all_closed_at_the_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[str] = []
+    monkeypatch.setattr(targets, "close_master", lambda path: closed.append(path.name) or True)
+    name = targets.Connections.name
+    conns = targets.Connections(tmp_path / "cm", keep=2)
+    (tmp_path / "cm").mkdir()
+    for host in ("a", "b", "c"):
+        conns.busy(host)
+        conns.idle(host)
+    assert closed == [name("a")]  # the least recently used beyond two
+    conns.busy("b")  # a command in flight is never closed under it
+    conns.busy("d")
+    conns.idle("d")
+    conns.busy("e")
+    conns.idle("e")
+    assert closed == [name("a"), name("c")]
+    conns.close()
+    assert sorted(closed[2:]) == sorted([name("b"), name("d"), name("e")])
+    assert not (tmp_path / "cm").exists()
