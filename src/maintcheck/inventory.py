@@ -148,7 +148,7 @@ def digest(source: Path) -> str:
     return h.hexdigest()
 
 
-class _TolerantLoader(yaml.SafeLoader):
+class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """Safe YAML that accepts Ansible's tags (``!vault``, ``!unsafe``) as plain values."""
 
 

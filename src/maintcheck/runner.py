@@ -229,32 +229,30 @@ def ssh_transport(*, address: str, port: int, user: str | None, identity: str | 
 
 
 # OpenSSH's multiplexing protocol (PROTOCOL.mux): length-prefixed packets, a hello each way.
-MUX_MSG_HELLO, MUX_C_TERMINATE, MUX_S_OK, MUX_VERSION = 0x00000001, 0x10000005, 0x80000001, 4
+MUX_MSG_HELLO, MUX_C_TERMINATE, MUX_VERSION = 0x00000001, 0x10000005, 4
 
 
 def close_master(control_path: Path, timeout: float = 2.0) -> bool:
-    """Make the ControlMaster on ``control_path`` exit, as ``ssh -O exit`` does; True if it did.
+    """Tell the ControlMaster on ``control_path`` to exit, as ``ssh -O exit`` does; True if told.
 
-    Spoken to directly, without starting an ssh process: closing 200 masters takes
-    milliseconds. A socket nobody listens on is simply False.
+    Spoken to directly, without an ssh process: a hello each way, then MUX_C_TERMINATE, and no
+    wait for the master's answer (it often exits before sending it, mux.c says). A socket
+    nobody listens on is simply False.
     """
     def send(sock: socket.socket, *words: int) -> None:
         body = struct.pack(f">{len(words)}I", *words)
         sock.sendall(struct.pack(">I", len(body)) + body)
-
-    def receive(sock: socket.socket) -> bytes:
-        head = sock.recv(4, socket.MSG_WAITALL)
-        return sock.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL) if head else b""
 
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(str(control_path))
             send(sock, MUX_MSG_HELLO, MUX_VERSION)
-            if receive(sock)[:4] != struct.pack(">I", MUX_MSG_HELLO):
+            head = sock.recv(4, socket.MSG_WAITALL)
+            hello = sock.recv(struct.unpack(">I", head)[0], socket.MSG_WAITALL)
+            if hello[:4] != struct.pack(">I", MUX_MSG_HELLO):
                 return False
             send(sock, MUX_C_TERMINATE, 1)
-            # the master often exits before its OK is sent (mux.c says so): EOF is success too
-            return receive(sock)[:4] in (b"", struct.pack(">I", MUX_S_OK))
+            return True
     except (OSError, struct.error):
         return False

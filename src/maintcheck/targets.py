@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,8 +89,9 @@ class Connections:
         with self._lock:
             hosts = [*self._idle, *self._busy]
             self._idle.clear()
-        for host in hosts:
-            close_master(self.control_dir / self.name(host))
+        if hosts:
+            with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+                list(pool.map(close_master, [self.control_dir / self.name(h) for h in hosts]))
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
 
