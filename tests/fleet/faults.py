@@ -38,11 +38,15 @@ class Fault:
     undone: bool = False
     details: dict[str, str] = field(default_factory=dict)
 
-    def undo(self) -> None:
-        """Revert the fault (once) and wait for fleet health; safe to call twice."""
+    def revert(self) -> None:
+        """Revert the fault (once) without waiting: for faults that are undone together."""
         if not self.undone:
             self._undo()
             self.undone = True
+
+    def undo(self) -> None:
+        """Revert the fault (once) and wait for fleet health; safe to call twice."""
+        self.revert()
         self.fleet.wait_healthy()
 
     def __enter__(self) -> Self:
