@@ -58,4 +58,4 @@ def test_configurations_validate(runner, expect) -> None:
     results = {cmd: runner.run(shlex.split(cmd)) for cmd in expect.validate_commands}
     failed = {cmd: (r.stderr or r.stdout).strip()[-300:] for cmd, r in results.items()
               if not r.succeeded}
-    assert failed == {}, f"{runner.host}: validation failed: {failed}"
+    assert failed == {}, f"{runner.host}: validation failed, expected exit 0: {failed}"

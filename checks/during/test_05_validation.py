@@ -20,7 +20,8 @@ def test_database_accepts_connections_from_clients(target, expect, probes, runne
                                           expect.postgres_port)
             for client in expect.postgres_clients}
     refused = {c: f"{r.status}: {r.message}" for c, r in seen.items() if not r.accepting}
-    assert refused == {}, f"{target.name}:{expect.postgres_port} from clients: {refused}"
+    assert refused == {}, (f"{target.name}:{expect.postgres_port} from clients: {refused}, "
+                           "expected accepting connections")
 
 
 @pytest.mark.checklist("5.3")

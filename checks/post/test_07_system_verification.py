@@ -15,7 +15,7 @@ def test_expected_services_active(facts, expect, assess) -> None:
 def test_no_failed_units(facts) -> None:
     """No systemd unit is in the failed state."""
     assert not facts.systemd or facts.failed_units == [], (
-        f"{facts.host}: failed units {facts.failed_units}")
+        f"{facts.host}: failed units {facts.failed_units}, expected none")
 
 
 @pytest.mark.checklist("7.1")
@@ -23,7 +23,7 @@ def test_no_failed_units(facts) -> None:
 def test_expected_ports_listening(facts, expect) -> None:
     """Every expected TCP port is listening."""
     missing = sorted(set(expect.ports) - facts.listening_ports)
-    assert missing == [], f"{facts.host}: ports {missing} not listening"
+    assert missing == [], f"{facts.host}: ports {missing} not listening, expected listening"
 
 
 @pytest.mark.checklist("7.1")
@@ -56,7 +56,8 @@ def test_certificate_changes_were_declared(target, before, after, compare, decla
 def test_integration_points_reachable(facts, expect) -> None:
     """Each declared dependency accepts a TCP connection from this host."""
     unreachable = [d for d in expect.dependencies if not facts.reaches(d)]
-    assert unreachable == [], f"{facts.host}: cannot connect to {unreachable}"
+    assert unreachable == [], (f"{facts.host}: cannot connect to {unreachable}, expected every "
+                               "dependency to accept a TCP connection")
 
 
 @pytest.mark.checklist("7.6")

@@ -8,7 +8,8 @@ import pytest
 @pytest.mark.checklist("8.1")
 def test_pre_maintenance_report_exists(pre_evidence) -> None:
     """The pre-maintenance evidence of this change was generated (reports/<change>/pre.json)."""
-    assert pre_evidence.exists(), f"no pre-maintenance evidence at {pre_evidence}"
+    assert pre_evidence.exists(), (f"no pre-maintenance evidence at {pre_evidence}, expected "
+                                   "the pre run of this change to have written it")
 
 
 @pytest.mark.checklist("8.2")

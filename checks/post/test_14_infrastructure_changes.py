@@ -28,4 +28,5 @@ def test_load_balancer_configuration_has_backends(target, expect, runner, probes
 def test_firewall_rules_present(facts, expect) -> None:
     """Every expected rule fragment is in the loaded ruleset."""
     missing = [rule for rule in expect.firewall_rules if rule not in facts.firewall]
-    assert missing == [], f"{facts.host}: firewall rules missing: {missing}"
+    assert missing == [], (f"{facts.host}: firewall rules missing: {missing}, expected in the "
+                           "loaded ruleset")

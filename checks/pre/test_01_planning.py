@@ -34,7 +34,8 @@ def test_emergency_contacts_are_named(change) -> None:
     """The sign-off block names the technical, business and emergency contacts."""
     missing = [n for n in ("technical_contact", "business_contact", "emergency_contact")
                if not getattr(change, n)]
-    assert missing == [], f"contacts not given (maintcheck_<name> or --<name>): {missing}"
+    assert missing == [], (f"contacts not given: {missing}, expected each named "
+                           "(maintcheck_<name> or --<name>)")
 
 
 @pytest.mark.checklist("1.5")

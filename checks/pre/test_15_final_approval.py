@@ -39,7 +39,8 @@ def test_change_advisory_board_approval() -> None:
 def test_window_declared_and_not_over(change, now) -> None:
     """A window is declared and has not ended yet."""
     assert change.window is not None, "no maintenance window given (--window or maintcheck_window)"
-    assert now < change.window.end, f"the window {change.window} ended already (now {now:%FT%TZ})"
+    assert now < change.window.end, (f"the window {change.window} ended already (now "
+                                     f"{now:%FT%TZ}), expected it still open")
 
 
 @pytest.mark.checklist("15.6")

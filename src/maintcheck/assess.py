@@ -49,7 +49,8 @@ def capacity(facts: Facts, expect: Mapping[str, Any]) -> Findings:
 def inactive(facts: Facts, units: Iterable[str]) -> Findings:
     """Declared services that are not running: systemd units, or processes without systemd."""
     if not facts.systemd:
-        return Findings(facts.host, [f"{u}: no running process of that name (no systemd)"
+        return Findings(facts.host, [f"{u}: no running process of that name (no systemd), "
+                                     "expected one"
                                      for u in units
                                      if u.removesuffix(".service") not in facts.processes])
     return Findings(facts.host, [f"{u}: {facts.unit(u).active_state}/{facts.unit(u).sub_state}, expected active"
@@ -79,7 +80,7 @@ def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | Non
         backup = facts.backups(glob)
         newest = backup.newest
         if newest is None:
-            found.append(f"{glob}: no backup file found")
+            found.append(f"{glob}: no backup file found, expected at least one")
             continue
         mtime, size, path = newest
         age_hours = (facts.now - mtime) / HOUR
@@ -93,7 +94,7 @@ def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | Non
             found.append(f"{path}: {size} bytes, expected at least {spec.get('min_bytes', 1)}")
         if backup.sidecar_sha256 and backup.sidecar_sha256 != backup.newest_sha256:
             found.append(f"{path}: sha256 {backup.newest_sha256[:16]}... does not match its "
-                         f".sha256 sidecar {backup.sidecar_sha256[:16]}...")
+                         f".sha256 sidecar, expected {backup.sidecar_sha256[:16]}...")
     return Findings(facts.host, found)
 
 
@@ -108,7 +109,8 @@ def expired_backups(facts: Facts, sets: Iterable[Mapping[str, Any]]) -> Findings
                if facts.now - mtime > limit]
         if old:
             found.append(f"{spec['glob']}: {len(old)} file(s) older than "
-                         f"{spec['retention_days']:g} days left unarchived: {', '.join(old[:3])}")
+                         f"{spec['retention_days']:g} days left unarchived, expected none: "
+                         f"{', '.join(old[:3])}")
     return Findings(facts.host, found)
 
 
@@ -129,7 +131,8 @@ def scripts_invalid(facts: Facts, scripts: Iterable[str]) -> Findings:
     for script in scripts:
         ok, said = facts.syntax(script)
         if facts.path(script).exists and not ok:
-            found.append(f"{script}: sh -n rejects it: {said or 'syntax error'}")
+            found.append(f"{script}: sh -n rejects it, expected valid shell: "
+                         f"{said or 'syntax error'}")
     return Findings(facts.host, found)
 
 
@@ -139,7 +142,7 @@ def config_mismatches(facts: Facts, files: Iterable[Mapping[str, Any]]) -> Findi
         path = spec["path"]
         info = facts.path(path)
         if not info.exists:
-            found.append(f"{path}: absent")
+            found.append(f"{path}: absent, expected present")
             continue
         if spec.get("sha256") and info.sha256 != spec["sha256"]:
             found.append(f"{path}: sha256 {info.sha256[:16]}..., expected "
@@ -148,7 +151,8 @@ def config_mismatches(facts: Facts, files: Iterable[Mapping[str, Any]]) -> Findi
             lines = set((facts.content(path) or "").splitlines())
             missing = [line for line in spec["contains"] if line not in lines]
             if missing:
-                found.append(f"{path}: lacks line(s) {missing}")
+                found.append(f"{path}: lacks line(s) {missing}, expected every line of "
+                             "contains")
     return Findings(facts.host, found)
 
 
@@ -185,7 +189,7 @@ def timers_not_scheduled(facts: Facts, timers: Iterable[str]) -> Findings:
         if not unit.is_active:
             found.append(f"{name}: {unit.active_state}, expected active")
         elif unit.next_elapse in ("", "0", "n/a"):
-            found.append(f"{name}: active but has no next elapse time")
+            found.append(f"{name}: active but has no next elapse time, expected one")
     return Findings(facts.host, found)
 
 
