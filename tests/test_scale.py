@@ -8,7 +8,7 @@ import pytest
 
 from maintcheck import inventory, targets
 from maintcheck.errors import HostUnreachable
-from maintcheck.facts import FactCache
+from maintcheck.facts import FactCache, parse
 from maintcheck.runner import Result
 
 APT_INST = "Inst openssl [3.0.1] (3.0.2 Debian-Security:12/stable-security [amd64])"
@@ -87,3 +87,17 @@ def test_idle_connections_are_bounded_and_all_closed_at_the_end(
     conns.close()
     assert sorted(closed[2:]) == sorted([name("b"), name("d"), name("e")])
     assert not (tmp_path / "cm").exists()
+
+
+def test_listening_ports_from_ss_or_proc_agree() -> None:
+    ss = ("State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n"
+          "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\n"
+          "LISTEN 0      511             [::]:443          [::]:*\n")
+    proc = ("  sl  local_address rem_address   st tx_queue rx_queue\n"
+            "   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n"
+            "   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000\n"
+            "   0: 00000000000000000000000000000000:01BB 00000000000000000000000000000000:0000 0A\n")
+    end = "\n@@maintcheck end\n"
+    from_ss = parse("h", "@@maintcheck listen\n" + ss + end).listening_ports
+    from_proc = parse("h", "@@maintcheck tcp\n" + proc + end).listening_ports
+    assert from_ss == from_proc == {22, 443}

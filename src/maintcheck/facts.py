@@ -162,7 +162,15 @@ class Facts:
 
     @property
     def listening_ports(self) -> set[int]:
+        """TCP ports listened on: from ``ss -ltn``, or /proc/net/tcp where ss is missing."""
         ports = set()
+        if "listen" in self.raw:
+            for line in self.raw["listen"].splitlines():
+                parts = line.split()  # LISTEN 0 128 0.0.0.0:22 0.0.0.0:*
+                port = parts[3].rpartition(":")[2] if len(parts) > 3 else ""
+                if parts[0] == "LISTEN" and port.isdigit():
+                    ports.add(int(port))
+            return ports
         for line in self.section("tcp").splitlines():
             parts = line.split()
             if len(parts) > 3 and parts[3] == "0A" and ":" in parts[1]:
