@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fleet.bare import BareFleet, bare_spec
+from fleet.host import bounded_wait
 from fleet.state import RunState
 
 from maintcheck import inventory
@@ -45,13 +46,16 @@ def test_a_run_leaves_no_ssh_connection_behind(bare: BareFleet) -> None:
     assert len(sockets) == 3  # one ControlMaster per host, kept for the run's later commands
     targets.close()
     assert not targets.control_dir.exists()
-    masters = [p for p in Path("/proc").glob("[0-9]*")
-               if str(targets.control_dir).encode() in _cmdline(p)]
-    assert masters == []
+    bounded_wait("the masters to exit", lambda: not masters_of(targets.control_dir), timeout=10)
 
 
-def _cmdline(proc: Path) -> bytes:
-    try:
-        return (proc / "cmdline").read_bytes()
-    except OSError:
-        return b""
+def masters_of(control_dir: Path) -> list[Path]:
+    """Processes whose command line names ``control_dir`` (ssh masters show their socket)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if str(control_dir).encode() in (proc / "cmdline").read_bytes():
+                found.append(proc)
+        except OSError:
+            continue
+    return found
