@@ -278,3 +278,16 @@ def test_unsafe_or_missing_signing_keys_are_usage_errors(project: pytest.Pyteste
                                "--sign-cert", str(keys.certificate))
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "nope.key" in result.stderr.str()
     assert not (project.path / "reports").exists()  # refused before anything was written
+
+
+def test_under_xdist_the_evidence_still_has_audit_unreachable_and_baseline(
+        project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = project.runpytest_subprocess("checks/pre", "--no-prompt", "-n", "2")
+    result.stdout.fnmatch_lines(["*unreachable: dead-01: *refused*"])
+    doc = evidence(project)
+    assert outcomes(doc, "1.2") == {"local-a": "passed", "local-b": "passed", "dead-01": "error"}
+    assert "dead-01" in doc["unreachable"]
+    assert all(doc["audit"][h] for h in ("local-a", "local-b", "dead-01"))
+    saved = json.loads((project.path / "reports" / "CHG-1" / "baseline.json").read_text())
+    assert sorted(saved["hosts"]) == ["local-a", "local-b"]

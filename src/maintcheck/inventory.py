@@ -262,7 +262,7 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
     connection = host_vars.get("ansible_connection")
     local = connection == "local"
     return Host(
-        name=name,
+        name=plain(name),  # ansible's tagged str cannot cross to pytest-xdist workers' reports
         address=str(host_vars.get("ansible_host") or name),
         port=int(host_vars.get("ansible_port") or 22),
         user=host_vars.get("ansible_user") or None,

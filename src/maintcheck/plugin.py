@@ -152,6 +152,13 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN, None)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if run is not None and workeroutput is not None:  # a pytest-xdist worker: tell the controller
+        workeroutput["maintcheck"] = run.worker_output()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None:
@@ -408,6 +415,13 @@ class Recorder:
         keep_last_reports(session, retried, {i.nodeid for i in still})
         session.testsfailed = len(still)
         return result
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A pytest-xdist worker's audit log, unreachable hosts and facts join the evidence."""
+        output = getattr(node, "workeroutput", {}).get("maintcheck")
+        if output:
+            self.run.merge_worker_output(output)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

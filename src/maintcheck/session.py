@@ -94,6 +94,26 @@ class Run:
                     "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
         return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
 
+    def worker_output(self) -> dict[str, Any]:
+        """What a pytest-xdist worker learnt that the controller's evidence needs."""
+        return {
+            "audit": {name: r.inner.audit.entries for name, r in self.targets.runners.items()
+                      if r.inner.audit.entries},
+            "unreachable": dict(self.targets.unreachable),
+            "facts": {name: dict(result.raw) for name, result in self.targets.facts.results.items()
+                      if isinstance(result, Facts)},
+        }
+
+    def merge_worker_output(self, output: dict[str, Any]) -> None:
+        """Fold one worker's :meth:`worker_output` into this run, the controller's."""
+        for name, entries in output.get("audit", {}).items():
+            log = self.targets.runners[name].inner.audit
+            log.entries = sorted([*log.entries, *entries], key=lambda e: str(e.get("at", "")))
+        for name, cause in output.get("unreachable", {}).items():
+            self.targets.unreachable.setdefault(name, cause)
+        for name, raw in output.get("facts", {}).items():
+            self.targets.facts.results.setdefault(name, Facts(name, raw))
+
     def type_selected(self, maintenance_type: str | None) -> bool:
         return maintenance_type is None or maintenance_type in self.change.maintenance_types
 
