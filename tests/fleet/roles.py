@@ -9,6 +9,7 @@ a revived host runs them again.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ SUDOERS = """\
 %maintenance ALL=(root) NOPASSWD: /usr/bin/systemctl, /usr/local/sbin/rollback.sh
 """
 
+# The fleet's security monitor: it follows the auth log and records failed ssh logins.  It
+# polls (no inotify: the real machine has 128 instances for every fleet's hosts together).
+AUTH_WATCH_UNIT = "auth-watch.service"
+AUTH_WATCH = unit(
+    "Record failed ssh logins (the fleet's security monitor)",
+    "[Service]\nExecStart=/bin/sh -c 'tail ---disable-inotify -n 0 -F /var/log/auth.log | grep "
+    "--line-buffered -E \"sshd.*(Failed|Invalid user)\" >> /var/log/auth-watch.log'\n"
+    "Restart=on-failure", "WantedBy=multi-user.target")
+
 
 def etc_hosts(fleet: Fleet) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
@@ -176,8 +186,13 @@ def prepare_common(p: Preboot, host: Host, fleet: Fleet) -> None:
         "Daily backup of /etc", "[Timer]\nOnCalendar=daily\nPersistent=true",
         "WantedBy=timers.target"))
     p.file("/etc/nftables.conf", NFTABLES, 0o755)
+    p.file(f"/etc/systemd/system/{AUTH_WATCH_UNIT}", AUTH_WATCH)
+    # No mirror is reachable from the fleet: its package lists are the image's, current for
+    # the recipe it was built from.  Date them at boot, as the daily `apt-get update` of a
+    # real host would, so that their age is the fleet's and not the image cache's.
+    p.run("touch /var/lib/apt/lists/*Release")
     p.run("systemctl enable backup.timer nftables.service prometheus-node-exporter.service"
-          " 2>&1")
+          f" {AUTH_WATCH_UNIT} 2>&1")
 
 
 def run_backup(host: Host, fleet: Fleet) -> None:
@@ -229,6 +244,14 @@ if [ -e {MAINTENANCE_FLAG} ]; then echo on; else echo off; fi
 """
 MAINTENANCE_SCRIPT = "/usr/local/sbin/maintenance-mode.sh"
 
+# The app's background worker: a unit the maintenance window stops and starts again.
+APP_WORKER_UNIT = "app-worker.service"
+APP_WORKER = unit("The demo app's background worker",
+                  "[Service]\nExecStart=/bin/sleep infinity\nRestart=on-failure",
+                  "WantedBy=multi-user.target")
+FLAGS_PATH = "/var/www/html/flags.json"
+FLAGS = {"new_checkout": True, "search_v2": False}
+
 
 def nginx_site(host: Host) -> str:
     return NGINX_SITE.format(fqdn=host.fqdn, app=APP_NAME, flag=MAINTENANCE_FLAG)
@@ -247,7 +270,9 @@ def prepare_web(p: Preboot, host: Host, fleet: Fleet) -> None:
     p.file("/etc/nginx/sites-available/default", nginx_site(host))
     p.file(MAINTENANCE_SCRIPT, MAINTENANCE_SH, 0o755)
     p.file("/var/www/html/index.html", INDEX_HTML.format(name=host.name))
-    p.run("systemctl enable nginx.service 2>&1")
+    p.file(FLAGS_PATH, json.dumps(FLAGS) + "\n")
+    p.file(f"/etc/systemd/system/{APP_WORKER_UNIT}", APP_WORKER)
+    p.run(f"systemctl enable nginx.service {APP_WORKER_UNIT} 2>&1")
 
 
 def wait_web(host: Host, fleet: Fleet) -> None:
