@@ -29,6 +29,7 @@ from maintcheck.targets import NotApplicable
 
 RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
+AFTER = pytest.StashKey[dict[str, tuple[Facts, dict[str, Any]]]]()
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
 NOT_YET = "not yet automated: "
@@ -586,9 +587,15 @@ def before(baseline_of_change: dict[str, Any], target: Host) -> Any:
 
 
 @pytest.fixture
-def after(maintcheck_run: Run, target: Host, facts: Facts) -> dict[str, Any]:
-    """This host now, in the baseline's terms."""
-    return baseline.host_snapshot(target, facts, maintcheck_run.http_options(target))
+def after(request: pytest.FixtureRequest, maintcheck_run: Run, target: Host,
+          facts: Facts) -> dict[str, Any]:
+    """This host now, in the baseline's terms: looked at once per host (and per probe of it,
+    so a --wait re-run looks again), not once per check; its endpoints may be slow."""
+    seen = request.config.stash.setdefault(AFTER, {})
+    if target.name not in seen or seen[target.name][0] is not facts:
+        seen[target.name] = (facts, baseline.host_snapshot(
+            target, facts, maintcheck_run.http_options(target)))
+    return seen[target.name][1]
 
 
 @pytest.fixture(scope="session")
