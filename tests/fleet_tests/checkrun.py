@@ -140,11 +140,15 @@ def not_applicable(seen: Seen) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Expect:
-    """A fault's expected effect: ``item`` FAILS on ``host``, the message naming all ``says``."""
+    """A fault's expected effect: ``item`` FAILS on ``host``, the message naming all ``says``.
+
+    ``outcome="error"``: the item could not be checked there (its service does not answer).
+    """
 
     item: str
     host: str
     says: Sequence[str] = ()
+    outcome: str = "failed"
 
 
 @dataclass(frozen=True)
@@ -175,14 +179,15 @@ def assert_fails_exactly(healthy: Seen, seen: Seen, expected: Sequence[Expect]) 
     wanted = {(e.item, e.host) for e in expected}
     for e in expected:
         cells = seen.cell(e.item, e.host)
-        failed = [c for c in cells if c.outcome == "failed"]
+        failed = [c for c in cells if c.outcome == e.outcome]
         if not failed:
-            problems.append(f"{e.item} on {e.host}: expected FAILED, got "
+            problems.append(f"{e.item} on {e.host}: expected {e.outcome.upper()}, got "
                             f"{sorted({c.outcome for c in cells}) or 'no outcome'}")
-        others = [c for c in cells if c.outcome not in ("failed", healthy_outcome(healthy, c))]
+        others = [c for c in cells if c.outcome not in (e.outcome, healthy_outcome(healthy, c))]
         problems += [f"{c.item} {c.host} {c.test}: {c.outcome} ({c.message[:200]})"
                      for c in others]
-        run_wide = e.host in ("-", "n/a")
+        # an ERROR names the endpoint that did not answer, which the says name
+        run_wide = e.host in ("-", "n/a") or e.outcome == "error"
         problems += [f"{c.item} {c.host} {c.test}: message does not name {e.host}: "
                      f"{c.message[:300]!r}" for c in failed
                      if not run_wide and e.host not in c.message]

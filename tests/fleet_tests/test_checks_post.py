@@ -94,6 +94,16 @@ CASES = [
     Case("7.1-unit-failed",
          lambda fl: faults.fail_unit(fl, "web-02", r.APP_WORKER_UNIT),
          (Expect("7.1", "web-02", (r.APP_WORKER_UNIT, "failed", "expected none")),)),
+    Case("8.3-13.6-web-server-stopped",
+         lambda fl: out_of_rotation(faults.stop_unit(fl, "web-01", "nginx"), "web-01"),
+         (Expect("8.3", "web-01", ("measured before the window are missing now",)),
+          Expect("13.6", "web-01", ("answered before the window and not now",)),
+          Expect("7.1", "web-01", ("nginx", "inactive", "expected active", "[443]")),
+          # its endpoints refuse connections: nothing to measure, not a wrong answer
+          Expect("7.2", "web-01", ("/health: connection refused",), outcome="error"),
+          Expect("13.4", "web-01", ("/flags.json: connection refused",), outcome="error"),
+          # the lb declares web-01:443 as a dependency
+          Expect("7.5", "lb-01", ("443", "cannot connect", "expected")))),
     Case("7.2-slow-answers",
          lambda fl: out_of_rotation(slow_connects(fl, "web-02"), "web-02"),
          (Expect("7.2", "web-02", ("ms, expected at most 2000 ms", "before the window")),)),
