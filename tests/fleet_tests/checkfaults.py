@@ -450,3 +450,21 @@ def errors_served(fleet: Fleet, query: str, above: float, seconds: int = 12) -> 
 
     bounded_wait(f"error rate above {above}", lambda: rate() > above, timeout=30)
     return Fault("errors_served", mon.name, fleet, lambda: None)
+
+
+def replica_behind(fleet: Fleet, seconds: float) -> Fault:
+    """Replay paused on the replica until its lag exceeds ``seconds`` (it grows 1 s per s)."""
+    paused = faults.lag_replication(fleet)
+    replica = fleet.by_role("db_replica")[0]
+
+    def lag() -> float:
+        return float(observe.psql(replica, "SELECT coalesce(extract(epoch FROM now() - "
+                                           "pg_last_xact_replay_timestamp()), 0)") or 0)
+
+    try:
+        bounded_wait(f"{replica.name} more than {seconds:g} s behind", lambda: lag() > seconds,
+                     timeout=seconds + 30, interval=1)
+    except BaseException:
+        paused.undo()
+        raise
+    return paused
