@@ -83,8 +83,7 @@ def run_checks(phase: str, inventory: Path, reports: Path, *, change: str,
                select: str | None = None, timeout: float = RUN_TIMEOUT) -> Seen:
     """``pytest checks/<phase>`` against ``inventory``, evidence under ``reports``; its outcomes."""
     argv = [sys.executable, "-m", "pytest", f"checks/{phase}", "--inventory", str(inventory),
-            "--no-prompt", "--change", change, "-o", f"maintcheck_reports={reports}", "-q",
-            "-p", "no:cacheprovider"]
+            "--no-prompt", "--change", change, "-o", f"maintcheck_reports={reports}", "-q"]
     if types:
         argv += ["--maintenance-type", types]
     if window:
@@ -172,10 +171,15 @@ def no_fault(fleet: Fleet) -> AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
-def assert_fails_exactly(healthy: Seen, seen: Seen, expected: Sequence[Expect]) -> None:
+def assert_fails_exactly(healthy: Seen, seen: Seen, expected: Sequence[Expect], *,
+                         limited: bool = False) -> None:
     """Each expected (item, host) FAILS with a message naming host, expectation and finding;
-    every other check reports what it reported on the healthy fleet."""
+    every other check reports what it reported on the healthy fleet (each one that ran there
+    ran again, unless the run was ``limited`` to some hosts)."""
     problems = []
+    if not limited:
+        problems += [f"{c.item} {c.host} {c.test}: ran on the healthy fleet, not in this run"
+                     for key, c in healthy.cells.items() if key not in seen.cells]
     wanted = {(e.item, e.host) for e in expected}
     for e in expected:
         cells = seen.cell(e.item, e.host)

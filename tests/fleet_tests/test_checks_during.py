@@ -171,4 +171,4 @@ def test_fault_fails_exactly_its_during_item(fleet: Fleet, window: None, healthy
     with case.inject(fleet):
         seen = run_checks(PHASE, fleet.inventory_path, reports, change=f"CHG-DURING-{case.id}",
                           window=case.window, limit=case.limit)
-    assert_fails_exactly(healthy, seen, case.expect)
+    assert_fails_exactly(healthy, seen, case.expect, limited=bool(case.limit))

@@ -165,4 +165,4 @@ def test_fault_fails_exactly_its_post_item(fleet: Fleet, healthy: Seen, reports:
     with case.inject(fleet):
         seen = run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE,
                           window=case.window, limit=case.limit)
-    assert_fails_exactly(healthy, seen, case.expect)
+    assert_fails_exactly(healthy, seen, case.expect, limited=bool(case.limit))

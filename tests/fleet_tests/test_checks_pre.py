@@ -132,4 +132,4 @@ def test_fault_fails_exactly_its_pre_item(fleet: Fleet, healthy: Seen, reports: 
     with case.inject(fleet):
         seen = run_checks(PHASE, inventory_of(case, fleet.inventory_path, tmp_path), reports, change=f"CHG-PRE-{case.id}",
                           window=case.window, limit=case.limit)
-    assert_fails_exactly(healthy, seen, case.expect)
+    assert_fails_exactly(healthy, seen, case.expect, limited=bool(case.limit))
