@@ -63,15 +63,12 @@ def verdict(states: list[str]) -> str:
 
 @dataclass
 class Evidence:
-    """Collects a run's outcomes, then renders the evidence document."""
+    """A run's outcomes and confirmations, rendered as the evidence document."""
 
     catalog: Catalog
     redactor: Redactor
     outcomes: list[Outcome] = field(default_factory=list)
     confirmations: dict[str, Confirmation] = field(default_factory=dict)
-
-    def add(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
 
     def items(self, phases: set[str]) -> list[Item]:
         """The catalog items a run of these phases answers for."""
