@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 import time
@@ -164,6 +166,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None:
         run.targets.close()  # no ssh connection outlives the run
+        # At exit CPython's collector walks every object again while it tears the modules
+        # down: 0.45 s after a 200-host run. Nothing left then needs collecting. (atexit, not
+        # here: a process that runs pytest in-process goes on and needs its collector.)
+        atexit.unregister(gc.freeze)
+        atexit.register(gc.freeze)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
