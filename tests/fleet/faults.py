@@ -349,10 +349,58 @@ def kill_host(fleet: Fleet, host: str) -> Fault:
     return Fault("kill_host", host, fleet, undo)
 
 
+# This machine's kernel is built without sch_netem (CONFIG_NET_SCH_NETEM is not set), so the two
+# network faults below use what it has, inside the host's own network namespace: an htb class
+# with a low rate (a slow link: every reply larger than its burst waits for tokens) and
+# nftables' random drop (packet loss).
+
+def slow_link(fleet: Fleet, host: str, port: int | None = None, rate: str = "32kbit") -> Fault:
+    """Latency: what the host sends (from TCP ``port``, or everything) leaves at ``rate``.
+
+    At 32 kbit/s an HTTPS request, TLS handshake included, takes 0.3-0.8 s instead of ~3 ms.
+    With a ``port``, ssh to the host keeps its speed.
+    """
+    h = fleet.host(host)
+    match = ["ip", "sport", str(port), "0xffff"] if port else ["u32", "0", "0"]
+    tc = ["tc"]
+    for step in (["qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "htb", "default",
+                  "10"],
+                 ["class", "add", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb", "rate",
+                  "10gbit", "quantum", "60000"],
+                 ["class", "add", "dev", "eth0", "parent", "1:", "classid", "1:20", "htb", "rate",
+                  rate, "ceil", rate, "burst", "1600", "cburst", "1600", "quantum", "1514"],
+                 ["filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "u32",
+                  "match", *match, "flowid", "1:20"]):
+        h.exec([*tc, *step])
+
+    def undo() -> None:
+        h.exec(["tc", "qdisc", "del", "dev", "eth0", "root"], check=False)
+
+    return Fault("slow_link", f"{host}:{port or 'all'}", fleet, undo, details={"rate": rate})
+
+
+def lose_packets(fleet: Fleet, host: str, percent: int = 20) -> Fault:
+    """Packet loss: the host drops ``percent``% of the packets it receives, at random (nft)."""
+    if not 0 < percent < 100:
+        raise ValueError(f"percent must be between 1 and 99, not {percent}")
+    h = fleet.host(host)
+    h.exec(["nft", "-f", "-"], input=(
+        "table inet fleet_loss {\n"
+        "  chain input { type filter hook input priority -10; policy accept;\n"
+        f"    numgen random mod 100 < {percent} drop\n"
+        "  }\n}\n"))
+
+    def undo() -> None:
+        h.exec(["nft", "delete", "table", "inet", "fleet_loss"], check=False)
+
+    return Fault("lose_packets", host, fleet, undo, details={"percent": str(percent)})
+
+
 FAULTS: dict[str, Callable[..., Fault]] = {
     f.__name__: f for f in (
         stop_unit, fail_unit, break_replication, lag_replication, serve_expired_cert,
         serve_wrong_name_cert, haproxy_server_down, fire_critical_alert, leave_silence,
-        fill_filesystem, leave_status_file, link_down, hang_host, kill_host,
+        fill_filesystem, leave_status_file, link_down, hang_host, kill_host, slow_link,
+        lose_packets,
     )
 }
