@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from maintcheck import baseline as compare
 from maintcheck.baseline import Declared
+from maintcheck.errors import MissingData
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,3 +71,65 @@ def test_report_shows_the_comparison_table(tmp_path: Path) -> None:
     run("post", tmp_path, "-k", "impact")
     html = (tmp_path / "BL-1" / "post.html").read_text()
     assert 'id="maintcheck-impact"' in html and "memory %" in html and "this-machine" in html
+
+
+def snapshot(**extra: object) -> dict:
+    """A host as the baseline records it, with ``extra`` keys replaced."""
+    snap: dict = {"units": {"nginx.service": "active"}, "ports": [22, 443],
+                  "packages": {"nginx": "1.22.1-9"}, "disk_percent": {"/": 40.0},
+                  "memory_percent": 30.0, "load_per_cpu": 0.2, "endpoints": {},
+                  "certificates": {}}
+    snap.update(extra)
+    return snap
+
+
+def firing(*alerts: tuple[str, str]) -> dict:
+    return {"firing": {compare.alert_key({"alertname": name, "severity": severity}):
+                       {"name": name, "severity": severity} for name, severity in alerts}}
+
+
+def test_a_new_critical_alert_is_a_regression_an_old_one_is_not() -> None:
+    was = snapshot(alerts=firing(("Watchdog", "none"), ("DiskFull", "critical")))
+    now = snapshot(alerts=firing(("Watchdog", "none"), ("DiskFull", "critical"),
+                                 ("HighLoad", "warning"), ("InstanceDown", "critical")))
+    found = compare.alerts_new("mon-01", was, now, "critical")
+    assert len(found) == 1 and "alert InstanceDown (critical) firing now, not before" in found[0]
+    assert len(compare.alerts_new("mon-01", was, now, "warning")) == 2
+    rows = compare.changed("alerts", was, now)
+    assert [(r["before"], r["after"], r["delta"]) for r in rows] == [
+        (None, "firing", "appeared")] * 2
+
+
+def test_unknown_alert_state_is_an_error_not_a_pass() -> None:
+    with pytest.raises(MissingData, match="alert state unknown now: HTTP 502"):
+        compare.alerts_new("mon-01", snapshot(alerts=firing()),
+                           snapshot(alerts={"error": "HTTP 502"}), "critical")
+    with pytest.raises(MissingData, match="holds no alert state"):
+        compare.alerts_new("mon-01", snapshot(), snapshot(alerts=firing()), "critical")
+
+
+def test_comparison_rows_say_before_after_and_what_happened() -> None:
+    was = snapshot()
+    now = snapshot(units={"nginx.service": "inactive"}, ports=[22, 8080],
+                   packages={"nginx": "1.22.1-9+fleet1", "curl": "7.88"})
+    assert compare.changed("units", was, now) == [
+        {"metric": "unit nginx.service", "before": "active", "after": "inactive",
+         "delta": "changed"}]
+    assert [(r["metric"], r["delta"]) for r in compare.changed("ports", was, now)] == [
+        ("port 443", "vanished"), ("port 8080", "appeared")]
+    assert [(r["metric"], r["before"], r["after"]) for r in compare.changed(
+        "packages", was, now)] == [("package curl", None, "7.88"),
+                                   ("package nginx", "1.22.1-9", "1.22.1-9+fleet1")]
+    assert compare.changed("units", was, was) == []
+
+
+def test_impact_table_has_replication_lag_and_alerts() -> None:
+    was = snapshot(replication={"receiver": "streaming", "lag_seconds": 0.0},
+                   alerts=firing())
+    now = snapshot(replication={"receiver": None, "lag_seconds": None},
+                   alerts=firing(("InstanceDown", "critical")))
+    rows = {r["metric"]: r for r in compare.impact_table(was, now)}
+    assert rows["replication lag s"] == {"metric": "replication lag s", "before": 0.0,
+                                         "after": None, "delta": None}
+    assert rows["alerts firing"] == {"metric": "alerts firing", "before": 0, "after": 1,
+                                     "delta": 1}

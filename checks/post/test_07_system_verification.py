@@ -27,28 +27,43 @@ def test_expected_ports_listening(facts, expect) -> None:
 
 
 @pytest.mark.checklist("7.1")
-def test_units_active_before_are_active_now(target, before, after, compare) -> None:
+def test_units_active_before_are_active_now(target, before, after, compare,
+                                            record_property) -> None:
     """Every unit that was active before the window is active again."""
+    record_property("changed", compare.changed("units", before, after))
     assert compare.units_stopped(target.name, before, after) == []
 
 
 @pytest.mark.checklist("7.1")
-def test_listening_ports_as_before(target, before, after, compare) -> None:
+def test_listening_ports_as_before(target, before, after, compare, record_property) -> None:
     """No port stopped listening, and none appeared, during the window."""
+    record_property("changed", compare.changed("ports", before, after))
     assert compare.ports_changed(target.name, before, after) == []
 
 
 @pytest.mark.checklist("7.1")
-def test_package_changes_were_declared(target, before, after, compare, declared) -> None:
+def test_package_changes_were_declared(target, before, after, compare, declared,
+                                       record_property) -> None:
     """Every package that changed version was declared by the change (--declare)."""
+    record_property("changed", compare.changed("packages", before, after))
     assert compare.packages_changed(target.name, before, after, declared) == []
 
 
 @pytest.mark.checklist("7.1")
 @pytest.mark.applies_to("tls")
-def test_certificate_changes_were_declared(target, before, after, compare, declared) -> None:
+def test_certificate_changes_were_declared(target, before, after, compare, declared,
+                                           record_property) -> None:
     """Every certificate that changed was declared by the change (--declare cert:NAME)."""
+    record_property("changed", compare.changed("certificates", before, after))
     assert compare.certificates_changed(target.name, before, after, declared) == []
+
+
+@pytest.mark.checklist("7.1")
+@pytest.mark.applies_to("alertmanager_url")
+def test_no_new_alerts_firing(target, expect, before, after, compare, record_property) -> None:
+    """No alert at or above alert_min_severity fires that did not fire before the window."""
+    record_property("changed", compare.changed("alerts", before, after))
+    assert compare.alerts_new(target.name, before, after, expect.alert_min_severity) == []
 
 
 @pytest.mark.checklist("7.5")

@@ -1,8 +1,9 @@
 """The pre-maintenance baseline, and what changed since: "as it was before the window".
 
 ``pytest checks/pre`` saves ``reports/<change>/baseline.json`` (inside the signed folder) from
-the facts it gathered anyway plus one look at each declared endpoint and certificate. Post
-checks compare against it; changes the change declared (``--declare nginx>=1.22.2``,
+the facts it gathered anyway plus one look at each declared endpoint and certificate, at a
+replica's replication and at the alerts of a host that declares an Alertmanager. Post checks
+compare against it; changes the change declared (``--declare nginx>=1.22.2``,
 ``--declare cert:app.example.com``) are allowed.
 """
 
@@ -18,14 +19,17 @@ from maintcheck.assess import Findings, version_key
 from maintcheck.errors import CheckError, MissingData
 from maintcheck.facts import Facts
 from maintcheck.inventory import Host
-from maintcheck.probes import http, tls
+from maintcheck.probes import http, postgres, prometheus, tls
+from maintcheck.runner import Runner
 
 FILE = "baseline.json"
 LATENCY_SLACK_MS = 50.0  # below this, a slower answer is noise, not a regression
 
 
-def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any]) -> dict[str, Any]:
-    """What one host looks like now: units, ports, packages, capacity, endpoints, certificates."""
+def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
+                  runner: Runner | None = None) -> dict[str, Any]:
+    """What one host looks like now: units, ports, packages, capacity, endpoints, certificates,
+    and, where the inventory declares them, replication (``runner`` asks) and firing alerts."""
     snap: dict[str, Any] = {
         "units": {name: unit.active_state for name, unit in sorted(facts.units.items())},
         "ports": sorted(facts.listening_ports),
@@ -51,7 +55,41 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any]) -> 
                                          "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
         except CheckError as exc:
             snap["certificates"][key] = {"error": str(exc)}
+    if runner is not None and host.expect.postgres_role == "replica":
+        snap["replication"] = replication_state(runner, host.expect.command_timeout)
+    if host.expect.alertmanager_url:
+        snap["alerts"] = alert_state(host.expect.alertmanager_url, http_options)
     return snap
+
+
+def replication_state(runner: Runner, timeout: float) -> dict[str, Any]:
+    """A replica's replay lag; ``lag_seconds`` is None unless it streams, in recovery, replaying
+    (a replica cut off from its primary has replayed all it knows: its 0 would be a lie)."""
+    try:
+        seen = postgres.replica_status(runner, timeout=timeout)
+    except CheckError as exc:
+        return {"error": str(exc)}
+    streaming = (seen.up and seen.in_recovery and seen.receiver_status == "streaming"
+                 and not seen.replay_paused)
+    return {"receiver": seen.receiver_status if seen.up else "down",
+            "lag_seconds": round(seen.lag_seconds, 1) if streaming and seen.lag_seconds
+            is not None else None}
+
+
+def alert_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
+    """The alerts firing now (neither silenced nor inhibited), each with a stable key."""
+    try:
+        alerts = prometheus.firing_alerts(url, **http_options)
+    except CheckError as exc:
+        return {"error": str(exc)}
+    firing = {alert_key(a.labels): {"name": a.name, "severity": a.severity} for a in alerts}
+    return {"firing": dict(sorted(firing.items()))}
+
+
+def alert_key(labels: Mapping[str, str]) -> str:
+    """``DiskFull{instance="db-01:9100",severity="critical"}``: one alert, across runs."""
+    rest = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()) if k != "alertname")
+    return f"{labels.get('alertname', '')}{{{rest}}}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +179,47 @@ def certificates_changed(host: str, was: Mapping[str, Any], now: Mapping[str, An
         and key.split("@")[0] not in declared.certificates])
 
 
+def alerts_new(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
+               min_severity: str) -> Findings:
+    """Alerts at or above ``min_severity`` firing now that did not fire before the window."""
+    if "alerts" not in was:
+        raise MissingData(f"{host}: the pre-maintenance baseline holds no alert state")
+    old, new = was["alerts"], now.get("alerts", {})
+    for when, state in (("before the window", old), ("now", new)):
+        if "firing" not in state:
+            raise MissingData(f"{host}: alert state unknown {when}: "
+                              f"{state.get('error', 'not looked at')}")
+    floor = prometheus.severity_rank(min_severity)
+    return Findings(host, [
+        f"alert {a['name']} ({a['severity'] or 'no severity'}) firing now, not before the "
+        f"window; expected no new alert at or above {min_severity}: {key}"
+        for key, a in new["firing"].items()
+        if key not in old["firing"] and prometheus.severity_rank(a["severity"]) >= floor])
+
+
+def changed(kind: str, was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Comparison-table rows for what differs in ``kind`` (units, ports, packages,
+    certificates, alerts): metric, before, after, and in delta what happened."""
+    def table(snap: Mapping[str, Any]) -> dict[str, Any]:
+        value = snap.get(kind, {})
+        if kind == "ports":
+            return {str(p): "listening" for p in value}
+        if kind == "certificates":
+            return {k: v.get("sha256", v.get("error", "?"))[:16] for k, v in value.items()}
+        if kind == "alerts":
+            return {k: "firing" for k in value.get("firing", {})}
+        return dict(value)
+    old, new = table(was), table(now)
+    rows = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            delta = ("appeared" if key not in old else "vanished" if key not in new
+                     else "changed")
+            rows.append({"metric": f"{kind.rstrip('s')} {key}", "before": old.get(key),
+                         "after": new.get(key), "delta": delta})
+    return rows
+
+
 def latency_regressed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
                       max_ratio: float) -> Findings:
     found = []
@@ -162,6 +241,16 @@ def impact_table(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[st
     rows += [(f"disk % {m}", v, now["disk_percent"].get(m)) for m, v in was["disk_percent"].items()]
     rows += [(f"latency ms {u}", v.get("latency_ms"), now["endpoints"].get(u, {}).get("latency_ms"))
              for u, v in was["endpoints"].items()]
+    if "replication" in was:
+        rows.append(("replication lag s", was["replication"].get("lag_seconds"),
+                     now.get("replication", {}).get("lag_seconds")))
+    if "alerts" in was:
+        rows.append(("alerts firing", count_firing(was["alerts"]),
+                     count_firing(now.get("alerts", {}))))
     return [{"metric": name, "before": b, "after": a,
              "delta": round(a - b, 2) if isinstance(a, (int, float)) and isinstance(
                  b, (int, float)) else None} for name, b, a in rows]
+
+
+def count_firing(state: Mapping[str, Any]) -> int | None:
+    return len(state["firing"]) if "firing" in state else None

@@ -62,23 +62,26 @@ def render_summary(document: Mapping[str, Any], catalog: Catalog,
 
 
 def render_impact(document: Mapping[str, Any]) -> str:
-    """Items 8.3 and 13.6: host, metric, before, after and delta, from the post run."""
-    rows = [(o["host"], row) for item in document["items"] if item["id"] in ("8.3", "13.6")
-            for o in item["outcomes"] for row in o.get("observed", {}).get("impact", [])]
+    """The pre-versus-post table: host, metric, before, after and delta. Items 8.3 and 13.6
+    give every metric; the 7.1 comparisons give what changed (units, ports, packages, ...)."""
+    rows = [(o["host"], item["id"], row) for item in document["items"]
+            for o in item["outcomes"] for key in ("impact", "changed")
+            for row in o.get("observed", {}).get(key, [])]
     if not rows:
         return ""
     seen: set[tuple[str, str]] = set()
     cells = []
-    for host, row in rows:
+    for host, item_id, row in rows:
         if (host, row["metric"]) in seen:
             continue
         seen.add((host, row["metric"]))
         cells.append("<tr>" + "".join(f"<td>{escape(str(v if v is not None else '—'))}</td>"
                                       for v in (host, row["metric"], row["before"],
-                                                row["after"], row["delta"])) + "</tr>")
-    return ('<h2>Performance impact: before and after the window</h2>'
+                                                row["after"], row["delta"], item_id)) + "</tr>")
+    return ('<h2>Before and after the window</h2>'
             '<table id="maintcheck-impact" class="mc-signoff"><tr><th>host</th><th>metric</th>'
-            '<th>before</th><th>after</th><th>delta</th></tr>' + "".join(cells) + "</table>")
+            '<th>before</th><th>after</th><th>delta</th><th>item</th></tr>' + "".join(cells)
+            + "</table>")
 
 
 def render_verdict(document: Mapping[str, Any]) -> str:
