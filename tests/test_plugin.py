@@ -291,3 +291,29 @@ def test_under_xdist_the_evidence_still_has_audit_unreachable_and_baseline(
     assert all(doc["audit"][h] for h in ("local-a", "local-b", "dead-01"))
     saved = json.loads((project.path / "reports" / "CHG-1" / "baseline.json").read_text())
     assert sorted(saved["hosts"]) == ["local-a", "local-b"]
+
+
+def test_a_check_asking_for_a_mutating_command_is_an_error_and_nothing_is_sent(
+        project: pytest.Pytester, tmp_path: Path) -> None:
+    marker = tmp_path / "should-not-exist"
+    (project.path / "checks" / "pre" / "test_one.py").write_text(CHECKS + f'''
+@pytest.mark.checklist("1.3")
+def test_restarts_nginx(runner):
+    runner.run(["systemctl", "restart", "nginx"])
+
+@pytest.mark.checklist("1.3")
+def test_touches_a_file(runner):
+    runner.run(["touch", "{marker}"])
+''')
+    result = project.runpytest("checks/pre", "-v", "--no-prompt", "--limit", "local-a")
+    result.stdout.fnmatch_lines(["*test_restarts_nginx?local-a? ERROR*",
+                                 "*test_touches_a_file?local-a? ERROR*"])
+    doc = evidence(project)
+    messages = {o["test"]: o["message"] for i in doc["items"] if i["id"] == "1.3"
+                for o in i["outcomes"] if o["outcome"] == "error"}
+    assert "local-a: refused, nothing sent" in messages["test_restarts_nginx"]
+    assert "systemctl restart is not a read-only verb" in messages["test_restarts_nginx"]
+    assert "'touch' is not on the read-only allowlist" in messages["test_touches_a_file"]
+    assert not marker.exists()
+    sent = [e["command"] for e in doc["audit"]["local-a"]]
+    assert sent and not any("restart" in c or "touch" in c for c in sent), sent

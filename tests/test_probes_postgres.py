@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from probe_services import Replicated, free_port, replicated_postgres, wait_for
 
-from maintcheck.errors import MissingData
+from maintcheck.errors import MissingData, NotReadOnly
 from maintcheck.probes import postgres
 from maintcheck.redact import Redactor
 from maintcheck.runner import CommandRunner, Result, check_read_only
@@ -111,11 +111,15 @@ def test_a_server_that_is_down_is_data_not_error(pg: Replicated, runner: Command
     assert status.up is False and "refused" in (status.down_reason or "")
 
 
-def test_the_server_refuses_writes_even_from_the_probe_command(pg: Replicated,
-                                                               runner: CommandRunner) -> None:
-    argv = postgres.psql_argv("CREATE TABLE sneaky (x int)", host=str(pg.primary.socket_dir),
-                              port=pg.primary.port)
-    result = runner.run(argv)
+def test_a_write_is_refused_by_the_runner_and_by_the_server(pg: Replicated,
+                                                            runner: CommandRunner) -> None:
+    where = {"host": str(pg.primary.socket_dir), "port": pg.primary.port}
+    with pytest.raises(NotReadOnly, match="only SELECT"):
+        runner.run(postgres.psql_argv("CREATE TABLE sneaky (x int)", **where))
+    # a write the runner's reading of SQL lets through: the server's read-only session stops it
+    sneaky = "WITH d AS (DELETE FROM pg_description WHERE false RETURNING 1) SELECT * FROM d"
+    check_read_only(postgres.psql_argv(sneaky, **where))
+    result = runner.run(postgres.psql_argv(sneaky, **where))
     assert result.exit_status != 0
     assert "read-only transaction" in result.stderr
 

@@ -12,27 +12,74 @@ from maintcheck.errors import CommandTimeout, HostUnreachable, NotReadOnly
 from maintcheck.redact import Redactor
 from maintcheck.runner import CommandRunner, check_read_only, ssh_transport
 
+READ_ONLY_PSQL = ["runuser", "-u", "postgres", "--", "env",
+                  "PGOPTIONS=-c default_transaction_read_only=on", "psql", "-XAtq", "-c"]
+
 
 @pytest.mark.parametrize("argv", [
-    ["systemctl", "is-active", "nginx"], ["nginx", "-t"], ["sshd", "-t"],
+    ["systemctl", "is-active", "nginx"], ["systemctl", "--no-pager", "show", "-p", "MainPID", "x"],
+    ["nginx", "-t"], ["sshd", "-t"], ["/usr/sbin/sshd", "-T"],
     ["haproxy", "-c", "-f", "/etc/haproxy/haproxy.cfg"], ["apt-get", "-s", "dist-upgrade"],
     ["timeout", "-k", "5", "30", "cat", "/etc/hostname"], ["sudo", "-n", "nft", "list", "ruleset"],
-    ["runuser", "-u", "postgres", "--", "psql", "-XAtc", "SELECT 1"],
+    ["nft", "-s", "list", "ruleset"], ["ss", "-tlnp"], ["date", "-u", "+%s"],
+    ["date", "-d", "yesterday", "+%F"], ["hostname", "-f"], ["rpm", "-qa"], ["visudo", "-c"],
+    ["journalctl", "-u", "ssh", "--since", "-1h"], ["sort", "-u", "/etc/group"],
+    ["curl", "-fsS", "--max-time", "5", "https://localhost/health"],
+    [*READ_ONLY_PSQL, "SELECT 1"], [*READ_ONLY_PSQL, "-- why\nWITH x AS (SELECT 1) SELECT * FROM x;"],
 ])
 def test_read_only_commands_pass(argv: list[str]) -> None:
     check_read_only(argv)
 
 
 @pytest.mark.parametrize(("argv", "why"), [
-    (["systemctl", "restart", "nginx"], "changes the host"),
+    (["systemctl", "restart", "nginx"], "not a read-only verb"),
+    (["systemctl", "--now", "disable", "nginx"], "not a read-only verb"),
+    (["systemctl", "try-reload-or-restart", "nginx"], "not a read-only verb"),
+    (["systemctl"], "not a read-only verb"),
     (["rm", "-rf", "/tmp/x"], "not on the read-only allowlist"),
     (["apt-get", "install", "nginx"], "only runs simulated"),
     (["apt-get", "dist-upgrade"], "only runs simulated"),
-    (["sh", "-c", "echo hi > /etc/motd"], "inline shell is refused"),
+    (["sh", "-c", "echo hi > /etc/motd"], "not on the read-only allowlist"),
+    (["sh", "-s"], "not on the read-only allowlist"),
+    (["python3", "-m", "http.server"], "not on the read-only allowlist"),
+    (["awk", "BEGIN{system(\"reboot\")}"], "not on the read-only allowlist"),
     (["cat", "/etc/passwd;reboot"], "shell metacharacters"),
     (["find", "/tmp", "-delete"], "changes the host"),
-    (["sudo", "-n", "systemctl", "stop", "ssh"], "changes the host"),
-    (["nginx", "-s", "reload"], "changes the host"),
+    (["find", "/", "-fprint0", "/etc/x"], "changes the host"),
+    (["sudo", "-n", "systemctl", "stop", "ssh"], "not a read-only verb"),
+    (["sudo", "-e", "/etc/hosts"], "edits or opens a shell"),
+    (["nginx", "-s", "reload"], "test mode"),
+    (["nginx"], "test mode"),
+    (["/usr/sbin/sshd"], "test mode"),
+    (["haproxy", "-f", "/etc/haproxy/haproxy.cfg"], "test mode"),
+    (["visudo"], "test mode"),
+    (["rpm", "-e", "nginx"], "test mode"),
+    (["nft", "add table inet x"], "not a read-only verb"),
+    (["nft", "-f", "/tmp/rules"], "not a read-only verb"),
+    (["nft", "list", "ruleset", "-f", "/tmp/r"], "changes the host"),
+    (["ss", "-tlnK"], "changes the host"),
+    (["sort", "-o", "/etc/passwd", "/etc/passwd"], "changes the host"),
+    (["sort", "--output=/etc/passwd", "/etc/passwd"], "changes the host"),
+    (["date", "-s", "2020-01-01"], "changes the host"),
+    (["date", "010100002020"], "sets the clock"),
+    (["hostname", "evil"], "renames the host"),
+    (["journalctl", "--vacuum-time=1s"], "changes the host"),
+    (["journalctl", "--rotate"], "changes the host"),
+    (["curl", "--request", "DELETE", "http://am:9093/api/v2/silence/1"], "changes the host"),
+    (["curl", "-XPOST", "http://am:9093/api/v2/silences"], "changes the host"),
+    (["curl", "--data-binary", "@x", "http://h/"], "changes the host"),
+    (["curl", "-o", "/etc/motd", "http://h/"], "changes the host"),
+    (["psql", "-c", "SELECT 1"], "runs only under env"),
+    ([*READ_ONLY_PSQL, "DROP TABLE orders"], "only SELECT"),
+    ([*READ_ONLY_PSQL, "SELECT 1; DROP TABLE orders"], "one statement"),
+    ([*READ_ONLY_PSQL, "\\! rm -rf /"], "no meta-command"),
+    ([*READ_ONLY_PSQL, "SELECT pg_terminate_backend(42)"], "side effects"),
+    ([*READ_ONLY_PSQL, "SELECT pg_wal_replay_pause()"], "side effects"),
+    ([*READ_ONLY_PSQL, "SELECT set_config('default_transaction_read_only', 'off', false)"],
+     "side effects"),
+    ([*READ_ONLY_PSQL, "SELECT * INTO copy FROM orders"], "side effects"),
+    (["runuser", "-u", "postgres", "--", "env", "PGOPTIONS=-c default_transaction_read_only=on",
+      "psql", "-f", "/tmp/x.sql"], "changes the host"),
 ])
 def test_mutating_commands_are_refused_before_sending(argv: list[str], why: str) -> None:
     with pytest.raises(NotReadOnly, match=why):
@@ -53,10 +100,17 @@ def test_every_command_is_audited_with_secrets_masked() -> None:
 
 def test_a_refused_command_is_never_sent() -> None:
     runner = local()
-    with pytest.raises(NotReadOnly):
+    with pytest.raises(NotReadOnly, match="local: refused, nothing sent .*'touch' is not on"):
         runner.run(["touch", "/tmp/maintcheck-should-not-exist"])
     assert runner.audit.entries == []
     assert not Path("/tmp/maintcheck-should-not-exist").exists()
+
+
+def test_a_script_on_stdin_needs_an_approved_probe() -> None:
+    runner = local()
+    with pytest.raises(NotReadOnly, match="only an approved probe reads a script on stdin"):
+        runner.run(["grep", "-c", "x"], stdin="touch /tmp/maintcheck-should-not-exist\n")
+    assert runner.audit.entries == []
 
 
 def test_a_hung_command_times_out_on_both_sides() -> None:

@@ -23,8 +23,9 @@ class MissingData(CheckError):
     """A fact or a setting a check needs is absent."""
 
 
-class NotReadOnly(MaintcheckError):
-    """A command was refused by the read-only runner before it was sent."""
+class NotReadOnly(CheckError):
+    """A command was refused by the read-only runner before it was sent: the check that asked
+    for it could not run (ERROR), whatever the host's state."""
 
 
 class InputError(MaintcheckError):
