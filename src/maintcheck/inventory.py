@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from maintcheck.errors import InputError
-from maintcheck.schema import BY_NAME, PREFIX, Var
+from maintcheck.schema import BY_NAME, ITEM_ID, PREFIX, Var, parse_duration
 
 # ansible reads its settings once, at import: a source it cannot parse must fail, not warn
 os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
@@ -32,8 +32,13 @@ YAML_SUFFIXES = (".yml", ".yaml", ".json")
 class Expectations(Mapping[str, Any]):
     """A host's ``maintcheck_`` variables with documented defaults: ``expect.disk_max_percent``."""
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:
         self._values = dict(values)
+        self._origins = dict(origins or {})
+
+    def origin(self, name: str) -> str:
+        """``file:line`` that set ``maintcheck_<name>``, or "inventory" when unknown."""
+        return self._origins.get(PREFIX + name) or "inventory"
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -297,7 +302,7 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
             continue
         values[spec.name] = value
     problems += threshold_problems(values, origins)
-    return Expectations(values), problems
+    return Expectations(values, origins), problems
 
 
 def type_problem(spec: Var, value: Any) -> str | None:
@@ -375,6 +380,17 @@ def threshold_problems(values: Mapping[str, Any], origins: Mapping[str, str]) ->
     if isinstance(warn, int) and isinstance(fail, int) and warn < fail:
         problems.append(f"{where('tls_warn_days')}: {PREFIX}tls_warn_days ({warn}) must not be "
                         f"below {PREFIX}tls_fail_days ({fail})")
+    wait = values["wait"]
+    if isinstance(wait, Mapping):
+        for item_id, duration in wait.items():
+            if not ITEM_ID.fullmatch(str(item_id)):
+                problems.append(f"{where('wait')}: {PREFIX}wait: {item_id!r} is not a checklist "
+                                "item id such as '7.1'")
+                continue
+            try:
+                parse_duration(str(duration))
+            except ValueError as exc:
+                problems.append(f"{where('wait')}: {PREFIX}wait: {item_id}: {exc}")
     role = values["postgres_role"]
     if role not in ("", "primary", "replica"):
         problems.append(f"{where('postgres_role')}: {PREFIX}postgres_role must be primary or "

@@ -372,6 +372,7 @@ class Recorder:
         self.evidence_path: Path | None = None
         self.outcomes: dict[str, Outcome] = {}  # by node id: a re-run replaces its outcome
         self.failed_at: dict[str, float] = {}
+        self.waits: dict[str, float] = {}  # by node id: seconds it may take to converge
         self.loop_started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -384,8 +385,10 @@ class Recorder:
             outcome = str(props["outcome"])
             if outcome in RETRIED:
                 self.failed_at.setdefault(report.nodeid, time.monotonic())
-            elif outcome == "passed" and report.nodeid in self.failed_at:
-                converged = time.monotonic() - self.loop_started
+            elif outcome == "passed" and self.waits.get(report.nodeid):
+                # from the start of the checks; 0: it passed at its first look
+                converged = (time.monotonic() - self.loop_started
+                             if report.nodeid in self.failed_at else 0.0)
                 observed.append(("converged_after_seconds", round(converged, 1)))
             self.outcomes[report.nodeid] = Outcome(
                 str(props["item"]), str(props["host"]), outcome, str(props["message"]),
@@ -398,23 +401,35 @@ class Recorder:
                 and self.outcomes[i.nodeid].outcome in RETRIED
                 and not self.outcomes[i.nodeid].manual]
 
+    def wait_of(self, item: pytest.Item) -> float:
+        """How long this check may take to converge (inventory's maintcheck_wait, or --wait)."""
+        if ITEM_ID not in item.stash or item.get_closest_marker("manual") is not None:
+            return 0.0
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get("target") if callspec else None
+        return self.run.wait_for(item.stash[ITEM_ID], target if isinstance(target, Host)
+                                 else None)
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
-        """With --wait, re-run failing automated checks until they pass or time runs out."""
+        """With --wait or maintcheck_wait, re-run failing automated checks until they pass or
+        their time runs out."""
+        self.waits = {item.nodeid: self.wait_of(item) for item in session.items}
         self.loop_started = time.monotonic()
         result = yield
-        wait = self.run.wait
-        if not wait or session.shouldstop or session.shouldfail:
+        longest = max(self.waits.values(), default=0.0)
+        if not longest or session.shouldstop or session.shouldfail:
             return result
-        deadline = self.loop_started + wait
-        interval = min(MAX_POLL_SECONDS, max(1.0, wait / 10))
+        interval = min(MAX_POLL_SECONDS, max(1.0, longest / 10))
         retried: set[str] = set()
-        for _ in range(int(wait / interval) + 2):  # bounded, whatever the clock does
-            failing = self.still_failing(session.items)
-            remaining = deadline - time.monotonic()
-            if not failing or remaining <= 0:
+        for _ in range(int(longest / interval) + 2):  # bounded, whatever the clock does
+            left = {i.nodeid: self.loop_started + self.waits[i.nodeid] - time.monotonic()
+                    for i in self.still_failing(session.items)}
+            if not any(s > 0 for s in left.values()):
                 break
-            time.sleep(min(interval, remaining))
+            time.sleep(min(interval, max(left.values())))
+            failing = [i for i in self.still_failing(session.items)
+                       if self.loop_started + self.waits[i.nodeid] > time.monotonic()]
             self.run.targets.forget({str(self.outcomes[i.nodeid].host) for i in failing})
             for item in failing:
                 retried.add(item.nodeid)
@@ -601,7 +616,8 @@ def after(request: pytest.FixtureRequest, maintcheck_run: Run, target: Host,
     seen = request.config.stash.setdefault(AFTER, {})
     if target.name not in seen or seen[target.name][0] is not facts:
         seen[target.name] = (facts, baseline.host_snapshot(
-            target, facts, maintcheck_run.http_options(target)))
+            target, facts, maintcheck_run.http_options(target),
+            maintcheck_run.targets.runners[target.name]))
     return seen[target.name][1]
 
 

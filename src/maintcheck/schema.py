@@ -7,10 +7,12 @@ the whole namespace, which is what ``hash_behaviour=replace`` would do to a nest
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 PREFIX = "maintcheck_"
+ITEM_ID = re.compile(r"\d+\.\d+")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("connect_timeout", "int", 10, "Seconds to connect to a host, handshake included."),
     Var("command_timeout", "int", 30, "Seconds any one remote command may run."),
     Var("http_timeout", "float", 10.0, "Seconds any one HTTP call may take."),
+    Var("wait", "dict[str,str]", {},
+        "Item id -> duration (`{\"7.1\": 5m}`; quote the ids): how long a failing automated "
+        "check of that item on this host is re-run until it passes (during and post). `--wait` "
+        "is the default for items not listed."),
     # --- capacity (2.2, 6.6) ---
     Var("disk_max_percent", "int", 90, "Highest allowed use of any local filesystem.",
         ("2.2", "6.6")),
@@ -188,3 +194,14 @@ def default(name: str) -> Any:
     """The documented default of a variable: ``default("disk_max_percent") == 90``."""
     value = BY_NAME[PREFIX + name].default
     return list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``5m`` or ``1h``; at most a day."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 5m or 1h")
+    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if not 0 < seconds <= 86400:
+        raise ValueError(f"{text!r} must be above 0 and at most 24h")
+    return seconds

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import os
 import platform
-import re
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from maintcheck.evidence import Evidence
 from maintcheck.facts import PROBE_SHA256, Facts
 from maintcheck.inventory import Host
 from maintcheck.redact import Redactor
+from maintcheck.schema import parse_duration
 from maintcheck.targets import Targets
 
 
@@ -89,7 +89,8 @@ class Run:
         for host in self.targets.hosts:
             result = self.targets.facts.results.get(host.name)
             if isinstance(result, Facts):
-                hosts[host.name] = baseline.host_snapshot(host, result, self.http_options(host))
+                hosts[host.name] = baseline.host_snapshot(
+                    host, result, self.http_options(host), self.targets.runners[host.name])
         document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
                     "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
         return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
@@ -113,6 +114,14 @@ class Run:
             self.targets.unreachable.setdefault(name, cause)
         for name, raw in output.get("facts", {}).items():
             self.targets.facts.results.setdefault(name, Facts(name, raw))
+
+    def wait_for(self, item_id: str, host: Host | None) -> float:
+        """Seconds a failing automated check of ``item_id`` on ``host`` may take to converge:
+        the host's ``maintcheck_wait`` for the item, else ``--wait``; none before the window."""
+        if self.options.phases == {"pre"}:
+            return 0.0
+        waits = {str(k): v for k, v in host.expect.wait.items()} if host is not None else {}
+        return parse_duration(str(waits[item_id])) if item_id in waits else self.wait
 
     def type_selected(self, maintenance_type: str | None) -> bool:
         return maintenance_type is None or maintenance_type in self.change.maintenance_types
@@ -178,6 +187,7 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     except ValueError as exc:
         problems.append(f"--declare {exc}")
         declared = baseline.Declared({}, frozenset())
+    problems += wait_problems(inv, cat)
     if options.concurrency < 1:
         problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
     contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
@@ -196,15 +206,21 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
                wait=wait, declared=declared)
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in ``90``, ``90s``, ``5m`` or ``1h``; at most a day."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration such as 90s, 5m or 1h")
-    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
-    if not 0 < seconds <= 86400:
-        raise ValueError(f"{text!r} must be above 0 and at most 24h")
-    return seconds
+def wait_problems(inv: inventory.Inventory, cat: Catalog) -> list[str]:
+    """``maintcheck_wait`` entries no check can honour: unknown, manual or pre-window items."""
+    found: dict[str, None] = {}  # ordered set: a group's variable is reported once
+    for host in inv.hosts:
+        where = f"{host.expect.origin('wait')}: maintcheck_wait"
+        for key in host.expect.wait:
+            item_id = str(key)
+            if item_id not in cat:
+                found[f"{where}: {item_id} is not in {cat.path}"] = None
+            elif not cat[item_id].automated:
+                found[f"{where}: {item_id} is a manual item; manual items are never re-asked"] = None
+            elif cat[item_id].phase == "pre":
+                found[f"{where}: {item_id} is checked before the window; waits apply to during "
+                      "and post items"] = None
+    return list(found)
 
 
 def suite_commit(where: Path) -> str:
