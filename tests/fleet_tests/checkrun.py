@@ -17,12 +17,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -78,12 +79,15 @@ class Seen:
                          for c in shown) or "  (none)"
 
 
-def run_checks(phase: str, inventory: Path, reports: Path, *, change: str,
-               window: str | None = None, types: str = ALL_TYPES, limit: str | None = None,
-               select: str | None = None, timeout: float = RUN_TIMEOUT) -> Seen:
-    """``pytest checks/<phase>`` against ``inventory``, evidence under ``reports``; its outcomes."""
+def checks_argv(phase: str, inventory: Path, reports: Path, *, change: str,
+                window: str | None = None, types: str = ALL_TYPES, limit: str | None = None,
+                select: str | None = None, verbose: bool = False,
+                extra: Sequence[str] = ()) -> list[str]:
+    """The README's command line: ``pytest checks/<phase> --inventory ... --no-prompt``, and
+    ``extra`` options (``--wait 60s``)."""
     argv = [sys.executable, "-m", "pytest", f"checks/{phase}", "--inventory", str(inventory),
-            "--no-prompt", "--change", change, "-o", f"maintcheck_reports={reports}", "-q"]
+            "--no-prompt", "--change", change, "-o", f"maintcheck_reports={reports}",
+            "-v" if verbose else "-q"]
     if types:
         argv += ["--maintenance-type", types]
     if window:
@@ -92,22 +96,114 @@ def run_checks(phase: str, inventory: Path, reports: Path, *, change: str,
         argv += ["--limit", limit]
     if select:
         argv += ["-k", select]
+    return [*argv, *extra]
+
+
+def user_env() -> dict[str, str]:
+    """This environment without the outer pytest's variables, output unbuffered."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_checks(phase: str, inventory: Path, reports: Path, *, change: str,
+               window: str | None = None, types: str = ALL_TYPES, limit: str | None = None,
+               select: str | None = None, timeout: float = RUN_TIMEOUT,
+               extra: Sequence[str] = ()) -> Seen:
+    """``pytest checks/<phase>`` against ``inventory``, evidence under ``reports``; its outcomes."""
+    argv = checks_argv(phase, inventory, reports, change=change, window=window, types=types,
+                       limit=limit, select=select, extra=extra)
     started = time.monotonic()
-    r = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                       text=True, timeout=timeout, check=False)
-    seconds = time.monotonic() - started
-    path = reports / change / f"{phase}.json"
+    r = subprocess.run(argv, cwd=ROOT, env=user_env(), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=timeout, check=False)
+    return read_seen(reports / change / f"{phase}.json", r.returncode,
+                     time.monotonic() - started, r.stdout, r.stderr)
+
+
+def read_seen(path: Path, returncode: int, seconds: float, stdout: str, stderr: str) -> Seen:
+    """A finished run's outcomes, read back from its evidence JSON at ``path``."""
     if not path.exists():
-        raise AssertionError(f"no evidence at {path}; exit {r.returncode}\n{r.stdout[-3000:]}\n"
-                             f"{r.stderr[-3000:]}")
+        raise AssertionError(f"no evidence at {path}; exit {returncode}\n{stdout[-3000:]}\n"
+                             f"{stderr[-3000:]}")
     document = json.loads(path.read_text(encoding="utf-8"))
     cells = {}
     for item in document["items"]:
         for o in item["outcomes"]:
             cell = Cell(item["id"], o["host"], o["test"], o["outcome"], o["message"], o["manual"])
             cells[cell.key] = cell
-    return Seen(document, cells, r.returncode, seconds, r.stdout[-5000:])
+    return Seen(document, cells, returncode, seconds, stdout[-5000:])
+
+
+class Running:
+    """A run started in the background (:func:`start_checks`), read line by line as it goes.
+
+    >>> with start_checks("pre", inv, tmp, change="CHG-1") as running:
+    ...     running.wait_for_line(lambda line: "test_capacity" in line, timeout=60)
+    ...     seen = running.finish()
+    """
+
+    def __init__(self, argv: list[str], evidence: Path, timeout: float) -> None:
+        self.evidence = evidence
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.lines: list[str] = []
+        # stderr into stdout: one pipe, read by one thread, can never fill up and block the run
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=user_env(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, wanted: Callable[[str], bool], timeout: float) -> str:
+        """The first line the run printed for which ``wanted`` holds (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[seen:]:
+                if wanted(line):
+                    return line
+            seen = len(self.lines)
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"the run never printed the line waited for (within {timeout:g} s)"
+                             ":\n" + "\n".join(self.lines[-40:]))
+
+    def finish(self) -> Seen:
+        """Wait (bounded by the run's timeout) for the end; its outcomes."""
+        left = self.timeout - (time.monotonic() - self.started)
+        try:
+            returncode = self.proc.wait(timeout=max(1.0, left))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+            raise AssertionError(f"the run went on past {self.timeout:g} s:\n"
+                                 + "\n".join(self.lines[-40:])) from None
+        seconds = time.monotonic() - self.started
+        self._reader.join(timeout=10)
+        output = "\n".join(self.lines)
+        return read_seen(self.evidence, returncode, seconds, output, "")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:  # the test gave up: leave no run behind
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def start_checks(phase: str, inventory: Path, reports: Path, *, change: str,
+                 window: str | None = None, types: str = ALL_TYPES, limit: str | None = None,
+                 timeout: float = RUN_TIMEOUT) -> Running:
+    """:func:`run_checks` in the background, verbose: each test's line as pytest prints it."""
+    argv = checks_argv(phase, inventory, reports, change=change, window=window, types=types,
+                       limit=limit, verbose=True)
+    return Running(argv, reports / change / f"{phase}.json", timeout)
 
 
 def window_around(now: dt.datetime, before: dt.timedelta, after: dt.timedelta) -> str:
@@ -253,3 +349,61 @@ def inventory_without(inventory: Path, dest: Path, variable: str) -> Path:
     data.pop(variable)
     all_yml.write_text(yaml.safe_dump(data, sort_keys=False))
     return dest / inventory.name
+
+
+# What an ERROR says when the network, not the system, stood in the way.
+NETWORK_CAUSES = ("timed out", "timeout", "ran past", "no answer within", "connection",
+                  "refused", "reset", "unreachable", "no route", "closed", "broken pipe")
+
+
+@dataclass(frozen=True)
+class Allow:
+    """A change a fault may cause, depending on timing, that is still an honest outcome.
+
+    ``item=None``: any check of ``host``. The changed cell must be ``outcome``, its message
+    naming all of ``says`` and (when given) at least one of ``any_of``.
+    """
+
+    host: str
+    outcome: str
+    item: str | None = None
+    says: Sequence[str] = ()
+    any_of: Sequence[str] = ()
+
+    def admits(self, cell: Cell) -> bool:
+        said = cell.message.lower()
+        return (cell.host == self.host and cell.outcome == self.outcome
+                and self.item in (None, cell.item)
+                and all(s.lower() in said for s in self.says)
+                and (not self.any_of or any(s.lower() in said for s in self.any_of)))
+
+
+def network_errors(host: str) -> Allow:
+    """Any check of ``host`` may be an ERROR that names a timeout or a connection failure."""
+    return Allow(host, "error", any_of=NETWORK_CAUSES)
+
+
+def assert_only_allowed(healthy: Seen, seen: Seen, allowed: Sequence[Allow]) -> list[Cell]:
+    """Every check that ran healthy ran again; each reports what it reported healthy, or a
+    change some ``allowed`` admits. Returns the changed cells (for the test to show)."""
+    problems = [f"{c.item} {c.host} {c.test}: ran on the healthy fleet, not in this run"
+                for key, c in healthy.cells.items() if key not in seen.cells]
+    changed = []
+    for key, cell in seen.cells.items():
+        before = healthy.cells.get(key)
+        if before is not None and before.outcome == cell.outcome:
+            continue
+        changed.append(cell)
+        if not any(a.admits(cell) for a in allowed):
+            problems.append(f"{cell.item} {cell.host} {cell.test}: "
+                            f"{before.outcome if before else 'not in the healthy run'} -> "
+                            f"{cell.outcome}: {cell.message[:300]}")
+    assert not problems, "\n".join(problems) + "\nnot passed in this run:\n" + seen.explain()
+    return changed
+
+
+def assert_evidence_written(reports: Path, change: str, phase: str) -> None:
+    """The run's evidence JSON and its self-contained HTML report are on disk."""
+    for suffix in (".json", ".html"):
+        path = reports / change / f"{phase}{suffix}"
+        assert path.is_file() and path.stat().st_size > 0, f"{path} was not written"
