@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -380,8 +381,26 @@ class FactCache:
     concurrency: int = 32
     results: dict[str, Facts | CheckError] = field(default_factory=dict)
     update_results: dict[str, Facts | CheckError] = field(default_factory=dict)
+    _early: threading.Thread | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> None:
+        """Start gathering every host's facts in the background, while pytest collects.
+
+        Every other method first waits for it; the gathering is bounded by the connect and
+        command timeouts, so that wait is too.
+        """
+        if self._early is None and self.hosts:
+            self._early = threading.Thread(target=self.gather, args=(list(self.hosts),),
+                                           name="maintcheck-facts", daemon=True)
+            self._early.start()
+
+    def settle(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.join()
 
     def get(self, host: Host) -> Facts:
+        self.settle()
         if host.name not in self.results:
             self.gather([h for h in self.hosts if h.name not in self.results] or [host])
         return self._found(self.results[host.name])
@@ -401,6 +420,7 @@ class FactCache:
 
     def updates_of(self, host: Host) -> Mapping[str, str]:
         """A host's pending-update sections; the first call probes every reachable host."""
+        self.settle()
         if host.name not in self.update_results:
             reachable = [h for h in self.hosts if isinstance(self.results.get(h.name), Facts)
                          and h.name not in self.update_results]
@@ -409,6 +429,7 @@ class FactCache:
 
     def forget(self, name: str) -> None:
         """Drop what is known of a host, so that the next check probes it afresh."""
+        self.settle()
         self.results.pop(name, None)
         self.update_results.pop(name, None)
 
@@ -420,5 +441,6 @@ class FactCache:
 
     @property
     def unreachable(self) -> dict[str, str]:
+        self.settle()
         return {name: str(r) for name, r in self.results.items() if isinstance(r, CheckError)}
 

@@ -32,6 +32,7 @@ from maintcheck.targets import NotApplicable
 RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
 AFTER = pytest.StashKey[dict[str, tuple[Facts, dict[str, Any]]]]()
+STDIN_TTY = pytest.StashKey[bool]()
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
 NOT_YET = "not yet automated: "
@@ -100,6 +101,13 @@ def from_root(config: pytest.Config, value: str) -> str:
     return str(path if path.is_absolute() else config.rootpath / path)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    """Note whether stdin is a terminal, before pytest's capture puts /dev/null on fd 0."""
+    early_config.stash[STDIN_TTY] = sys.stdin is not None and sys.stdin.isatty()
+    return (yield)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
@@ -126,6 +134,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = run
     if opt.collectonly:
         return  # nothing ran: no evidence, no report, nothing to sign
+    if gather_early(config):
+        run.targets.facts.start()
     if getattr(opt, "xmlpath", None) is None:
         opt.xmlpath = str(run.artefact(".xml"))
     if hasattr(opt, "htmlpath") and not opt.htmlpath:
@@ -137,6 +147,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
         if signer is not None:
             config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+
+
+def gather_early(config: pytest.Config) -> bool:
+    """Probe the hosts while pytest collects (the probe then costs no extra wall time)?
+
+    Not when the operator may be asked about manual items first (the facts would be as old as
+    the answers take), not when ``-k``/``-m`` may select few hosts, and not on an xdist
+    controller (its workers probe).
+    """
+    opt = config.option
+    interactive = not opt.no_prompt and config.stash.get(STDIN_TTY, False)
+    controller = bool(getattr(opt, "numprocesses", None)) and not hasattr(config, "workerinput")
+    return not (interactive or opt.keyword or opt.markexpr or controller)
 
 
 def load_operator_signer(config: pytest.Config) -> Signer | None:

@@ -149,7 +149,8 @@ class Targets:
             self.unreachable.pop(name, None)
 
     def close(self) -> None:
-        """End the run's connections (see :class:`Connections`)."""
+        """End the run's connections (see :class:`Connections`), after any gathering."""
+        self.facts.settle()
         self.connections.close()
 
     def raise_if_unreachable(self, name: str) -> None:
