@@ -110,6 +110,99 @@ def black_hole() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
+@dataclass
+class Scripted:
+    """A plain-HTTP server whose n-th connection does ``plan[n]``; see :func:`scripted_http`."""
+
+    port: int
+    plan: tuple[str, ...]
+    connections: int = 0
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+SCRIPTED_ANSWERS = {"ok": (200, b"ok\n"), "json": (200, b'{"status": "success"}'),
+                    "500": (500, b"boom\n")}
+
+
+@contextlib.contextmanager
+def scripted_http(*plan: str) -> Iterator[Scripted]:
+    """A real server on 127.0.0.1 that treats its n-th TCP connection as ``plan[n]``:
+
+    ``reset`` closes it with a TCP RST before a word; ``ok``/``json``/``500`` read the request
+    and answer; ``hang`` reads the request and never answers. Past the plan: ``ok``.
+    """
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    server = Scripted(listener.getsockname()[1], plan)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            step = plan[server.connections] if server.connections < len(plan) else "ok"
+            server.connections += 1
+            if step == "reset":
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                conn.close()
+                continue
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)
+            if step == "hang":
+                held.append(conn)
+                continue
+            status, body = SCRIPTED_ANSWERS[step]
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nConnection: close\r\n"
+                             b"Content-Type: text/plain\r\n\r\n%s" % (status, len(body), body))
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+@contextlib.contextmanager
+def full_backlog() -> Iterator[int]:
+    """A port whose listen queue is full: a new connection's SYN is dropped, so it times out."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        queued = []
+        try:
+            for _ in range(2):  # a backlog of 0 still queues one; the next fills it
+                client = socket.socket()
+                client.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    client.connect(("127.0.0.1", port))
+                queued.append(client)
+            time.sleep(0.2)
+            yield port
+        finally:
+            for client in queued:
+                client.close()
+
+
 # --------------------------------------------------------------------------------- PKI
 
 @dataclass(frozen=True)

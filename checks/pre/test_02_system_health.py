@@ -62,5 +62,6 @@ def test_monitoring_scrapes_every_host(target, prometheus_targets, inventory_add
 def test_load_balancer_backends_up(target, expect, probes, assess_services,
                                    http_options) -> None:
     """HAProxy's stats show every declared backend server UP."""
-    servers = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"])
+    servers = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"],
+                                   on_retry=http_options["on_retry"])
     assert assess_services.backends_up(target.name, servers, expect.haproxy_backends) == []

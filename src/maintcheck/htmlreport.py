@@ -95,10 +95,17 @@ def render_verdict(document: Mapping[str, Any]) -> str:
          f"{utc(document['started_at'])} to {utc(document['finished_at'])}"),
         f"{document['checklist']['items']} items: {tally}",
         *(f"unreachable: {on_host(h, cause)}" for h, cause in document["unreachable"].items()),
+        *(f"retried once: {retry_line(r)}" for r in document.get("connection_retries", [])),
     ]
     return (f'<div id="maintcheck-verdict" class="mc-verdict mc-{escape(verdict)}">'
             f'<div class="mc-big">{escape(verdict)}</div>'
             + "".join(f"<p>{escape(line)}</p>" for line in lines) + "</div>")
+
+
+def retry_line(row: Mapping[str, Any]) -> str:
+    """``web-01: GET https://... (connection refused), retried: answered HTTP 200``."""
+    return (f"{row['host']}: {row['via']} {row['call'][:200]} ({row['cause'] or 'no cause'}), "
+            f"retried: {row['then']}")
 
 
 def render_checklist(document: Mapping[str, Any], catalog: Catalog) -> str:

@@ -22,7 +22,7 @@ from maintcheck.confirmations import Confirmation, prompt
 from maintcheck.errors import CheckError, InputError, MissingData
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
-from maintcheck.htmlreport import HtmlReport
+from maintcheck.htmlreport import HtmlReport, retry_line
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
 from maintcheck.session import Options, Run, build
@@ -490,6 +490,8 @@ class Recorder:
         tr.section("maintcheck")
         for host, cause in document["unreachable"].items():
             tr.write_line(f"unreachable: {host}: {cause}", red=True)
+        for row in document.get("connection_retries", []):
+            tr.write_line(f"retried once: {retry_line(row)}", yellow=True)
         pending = document["summary"]["pending_items"]
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "

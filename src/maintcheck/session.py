@@ -62,6 +62,7 @@ class Run:
         default_factory=lambda: baseline.Declared({}, frozenset()))
     document: dict[str, Any] = field(default_factory=dict)
     signature: Path | None = None
+    http_retries: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def phase(self) -> str:
@@ -79,7 +80,10 @@ class Run:
         e = host.expect
         return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
                 "auth": (e.http_username, e.http_password) if e.http_username else None,
-                "token": e.http_token or None, "redactor": self.redactor}
+                "token": e.http_token or None, "redactor": self.redactor,
+                "on_retry": lambda call, cause, then: self.http_retries.append({
+                    "at": utc_stamp(datetime.now(UTC)), "host": host.name, "via": "http",
+                    "call": call, "cause": cause, "then": then})}
 
     def save_baseline(self) -> Path | None:
         """After a pre run: what every reachable host looks like, for post to compare with."""
@@ -101,6 +105,7 @@ class Run:
             "audit": {name: r.inner.audit.entries for name, r in self.targets.runners.items()
                       if r.inner.audit.entries},
             "unreachable": dict(self.targets.unreachable),
+            "http_retries": list(self.http_retries),
             "facts": {name: dict(result.raw) for name, result in self.targets.facts.results.items()
                       if isinstance(result, Facts)},
         }
@@ -112,6 +117,7 @@ class Run:
             log.entries = sorted([*log.entries, *entries], key=lambda e: str(e.get("at", "")))
         for name, cause in output.get("unreachable", {}).items():
             self.targets.unreachable.setdefault(name, cause)
+        self.http_retries.extend(output.get("http_retries", []))
         for name, raw in output.get("facts", {}).items():
             self.targets.facts.results.setdefault(name, Facts(name, raw))
 
@@ -142,7 +148,25 @@ class Run:
             "unreachable": dict(sorted(self.targets.unreachable.items())),
             "audit": {name: r.inner.audit.entries for name, r in sorted(
                 self.targets.runners.items())},
+            "connection_retries": self.connection_retries(),
         }
+
+    def connection_retries(self) -> list[dict[str, Any]]:
+        """Every connection error tried once more, ssh and HTTP, in time order."""
+        found = list(self.http_retries)
+        for name, runner in self.targets.runners.items():
+            entries = runner.inner.audit.entries
+            for i, entry in enumerate(entries):
+                if int(str(entry.get("attempt", 1))) < 2:
+                    continue
+                first = next((e for e in reversed(entries[:i]) if e["command"] == entry["command"]
+                              and e.get("outcome") == "connection failed"), {})
+                then = ("answered" if entry.get("outcome") == "ran"
+                        else f"{entry.get('outcome')}: {entry.get('cause', '')}".rstrip(": "))
+                found.append({"at": entry["at"], "host": name, "via": "ssh",
+                              "call": entry["command"], "cause": first.get("cause", ""),
+                              "then": then})
+        return sorted(found, key=lambda r: (str(r["at"]), str(r["host"])))
 
 
 def build(options: Options, *, now: datetime | None = None) -> Run:

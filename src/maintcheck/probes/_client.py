@@ -4,20 +4,25 @@ A failure to get an answer becomes a :class:`~maintcheck.errors.CheckError` that
 endpoint and the cause. Whether an answer is a finding or a failure to observe is for each
 probe to say: :func:`get_json` treats every non-2xx answer as "could not observe", because it
 serves APIs we read *through* (Prometheus, HAProxy's stats), not the service under test.
+
+A connection error, and only that (refused, reset or dropped before any answer, no connection
+within the timeout), is tried once more; ``on_retry(endpoint, cause, then)`` hears of it, for
+the evidence. A slow answer, an HTTP error status or a wrong body is an answer: never retried.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
-from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import NewConnectionError, ProtocolError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.ssl_match_hostname import CertificateError
 
@@ -25,6 +30,8 @@ from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData
 from maintcheck.redact import Redactor
 
 Auth = tuple[str, str]
+# told of each retried connection: (endpoint, cause of the first failure, what the retry got)
+OnRetry = Callable[[str, str, str], None]
 # a timeout can surface as any of these, wrapped at any depth (a body read wraps it twice)
 TIMEOUTS = (TimeoutError, requests.Timeout, Urllib3Timeout)
 
@@ -133,6 +140,51 @@ def cause(exc: BaseException) -> str:
     return str(found[-1]) or type(found[-1]).__name__
 
 
+# a connection that was reset, aborted or closed before the server answered anything
+_CUT_OFF = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError,
+            http.client.RemoteDisconnected)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """No connection, or one cut before any answer: worth one more try. Anything the server
+    said (a certificate, a status, a slow or cut body) is not."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError) or isinstance(exc, requests.ReadTimeout):
+        return False
+    if tls_verify_error(exc) is not None:
+        return False
+    found = list(chain(exc))
+    if any(isinstance(e, NewConnectionError) for e in found):
+        return True
+    return any(isinstance(e, _CUT_OFF) for e in found) or (
+        not isinstance(exc, requests.exceptions.SSLError)
+        and any(isinstance(e, ProtocolError) for e in found))
+
+
+def get(s: requests.Session, url: str, *, endpoint: str, on_retry: OnRetry | None,
+        redactor: Redactor, before_retry: Callable[[], None] | None = None,
+        **kwargs: Any) -> requests.Response:
+    """``s.get(url, **kwargs)``, tried once more after a connection error (see module doc)."""
+    try:
+        return s.get(url, **kwargs)
+    except requests.RequestException as exc:
+        if not is_connection_error(exc):
+            raise
+        first = redactor.text(cause(exc))
+    if before_retry is not None:
+        before_retry()
+    try:
+        response = s.get(url, **kwargs)
+    except requests.RequestException as exc:
+        if on_retry is not None:
+            on_retry(redactor.text(endpoint), first, f"failed again: {redactor.text(cause(exc))}")
+        raise
+    if on_retry is not None:
+        on_retry(redactor.text(endpoint), first, f"answered HTTP {response.status_code}")
+    return response
+
+
 def raise_unobservable(exc: BaseException, endpoint: str, timeout: float,
                        redactor: Redactor) -> NoReturn:
     """Turn a requests failure into the CheckError that says why nothing was observed."""
@@ -150,10 +202,10 @@ def raise_unobservable(exc: BaseException, endpoint: str, timeout: float,
 def get_json(url: str, *, timeout: float, ca_bundle: str | None = None,
              auth: Auth | None = None, token: str | None = None,
              params: Mapping[str, str] | None = None,
-             redactor: Redactor | None = None) -> Any:
+             redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> Any:
     """GET an API endpoint and decode its JSON; anything else is a CheckError."""
     text = get_text(url, timeout=timeout, ca_bundle=ca_bundle, auth=auth, token=token,
-                    params=params, redactor=redactor)
+                    params=params, redactor=redactor, on_retry=on_retry)
     try:
         return json.loads(text)
     except ValueError:
@@ -165,15 +217,15 @@ def get_json(url: str, *, timeout: float, ca_bundle: str | None = None,
 def get_text(url: str, *, timeout: float, ca_bundle: str | None = None,
              auth: Auth | None = None, token: str | None = None,
              params: Mapping[str, str] | None = None,
-             redactor: Redactor | None = None) -> str:
+             redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> str:
     """GET an API endpoint's body; a non-2xx answer or no answer is a CheckError."""
     clean, url_auth = split_userinfo(url)
     auth = auth or url_auth
     red = redactor_for(redactor, auth=auth, token=token)
     with session(auth=auth, token=token, headers=None) as s:
         try:
-            response = s.get(clean, params=params, timeout=timeout,
-                             verify=ca_bundle if ca_bundle else True)
+            response = get(s, clean, endpoint=f"GET {clean}", on_retry=on_retry, redactor=red,
+                           params=params, timeout=timeout, verify=ca_bundle if ca_bundle else True)
         except requests.RequestException as exc:
             raise_unobservable(exc, clean, timeout, red)
         if not response.ok:

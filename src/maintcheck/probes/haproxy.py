@@ -39,7 +39,8 @@ class HaproxyServer:
 
 
 def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str | None = None,
-          redactor: Redactor | None = None) -> list[HaproxyServer]:
+          redactor: Redactor | None = None,
+          on_retry: _client.OnRetry | None = None) -> list[HaproxyServer]:
     """Every backend and server row of the stats page at ``url`` (``;csv`` is added).
 
     >>> stats("http://lb1:8404/stats", timeout=5, auth=("ops", pw))[0].status
@@ -47,7 +48,7 @@ def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str 
     """
     csv_url = url if ";csv" in url else f"{url};csv"
     text = _client.get_text(csv_url, timeout=timeout, ca_bundle=ca_bundle, auth=auth,
-                            redactor=redactor)
+                            redactor=redactor, on_retry=on_retry)
     if not text.startswith("# pxname,"):
         red = _client.redactor_for(redactor, auth=auth, token=None)
         where = red.text(_client.split_userinfo(csv_url)[0])

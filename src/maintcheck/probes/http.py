@@ -28,7 +28,7 @@ from requests.adapters import HTTPAdapter
 
 from maintcheck.errors import MissingData
 from maintcheck.probes import _client
-from maintcheck.probes._client import Auth
+from maintcheck.probes._client import Auth, OnRetry
 from maintcheck.redact import MASK, Redactor
 
 EXCERPT_BYTES = 2048
@@ -54,12 +54,13 @@ class HttpObservation:
 def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth | None = None,
           token: str | None = None, headers: Mapping[str, str] | None = None,
           expect_contains: str | None = None, connect_to: str | None = None,
-          redactor: Redactor | None = None) -> HttpObservation:
+          redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> HttpObservation:
     """GET ``url`` with TLS verified (system CAs, or ``ca_bundle`` alone when given).
 
     ``timeout`` bounds the connect, each read, and the body as a whole. ``latency_ms`` runs
     from before the connect to the end of the body (up to 1 MiB), so it includes the TCP and
-    TLS set-up a user pays too. Redirects are followed, except with ``connect_to``.
+    TLS set-up a user pays too (of the last try: a connection error is tried once more and
+    reported to ``on_retry``). Redirects are followed, except with ``connect_to``.
     ``connect_to`` ("addr:port") sends the request for the URL's name to that address; see
     :func:`via`.
 
@@ -78,10 +79,17 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
         if adapter is not None:
             s.mount("https://", adapter)
         started = time.monotonic()
+
+        def restart() -> None:  # the latency is the answered try's, not the failed one's
+            nonlocal started
+            started = time.monotonic()
+
         try:
-            response = s.get(target, timeout=timeout, stream=True,
-                             verify=ca_bundle if ca_bundle else True,
-                             allow_redirects=connect_to is None)
+            response = _client.get(s, target, endpoint=_endpoint(clean, connect_to),
+                                   on_retry=on_retry, before_retry=restart, redactor=red,
+                                   timeout=timeout, stream=True,
+                                   verify=ca_bundle if ca_bundle else True,
+                                   allow_redirects=connect_to is None)
         except requests.TooManyRedirects as exc:
             # a redirect loop is the service's own answer: report the last hop
             if exc.response is None:

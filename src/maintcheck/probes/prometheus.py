@@ -54,6 +54,7 @@ class ApiOptions(TypedDict, total=False):
     auth: Auth | None
     token: str | None
     redactor: Redactor | None
+    on_retry: _client.OnRetry | None
 
 
 @dataclass(frozen=True)
