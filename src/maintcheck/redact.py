@@ -72,11 +72,12 @@ class Redactor:
         return AUTH_HEADER.sub(lambda m: f"{m.group(1)}{MASK}", text)
 
     def value(self, value: Any) -> Any:
-        """A JSON-like value with every string redacted."""
+        """A JSON-like value with every string redacted, mapping keys too (a URL can be one)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, Mapping):
-            return {k: self.value(v) for k, v in value.items()}
+            return {self.text(k) if isinstance(k, str) else k: self.value(v)
+                    for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value
