@@ -105,3 +105,67 @@ def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
 def test_missing_inventory(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="inventory not found"):
         inventory.load(tmp_path / "nope.yml")
+
+
+def vault_yaml(plaintext: str, indent: int) -> str:
+    """``!vault |`` and Ansible's own ciphertext of ``plaintext``, indented for a YAML value."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    ciphertext = VaultLib([("default", VaultSecret(b"pw"))]).encrypt(plaintext).decode()
+    return "!vault |\n" + "".join(f"{' ' * indent}{line}\n" for line in ciphertext.splitlines())
+
+
+def test_vault_values_are_sealed_never_decrypted(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pw").write_text("pw\n")
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(tmp_path / "pw"))  # at hand, unused
+    monkeypatch.setenv("MC_TEST_PW", "from-the-environment")
+    write(tmp_path, {
+        "hosts.yml": "all:\n  hosts:\n    h1:\n      ansible_connection: local\n",
+        "group_vars/all.yml": (
+            f"app_setting: {vault_yaml('plain-text-1', 2)}"
+            f"nested: {{list: [{{x: 1}}]}}\n"
+            f"ansible_become_password: {vault_yaml('plain-text-2', 2)}"
+            "maintcheck_http_password: \"{{ lookup('env', 'MC_TEST_PW') }}\"\n"),
+    })
+    host = inventory.load(tmp_path / "hosts.yml").host("h1")
+    from maintcheck.redact import Redactor, Vaulted
+
+    assert isinstance(host.variables["app_setting"], Vaulted)
+    assert host.variables["app_setting"] == "***"
+    assert "plain-text" not in repr(dict(host.variables))
+    assert host.expect.http_password == "from-the-environment"
+    red = Redactor()
+    red.learn(host.variables)
+    ciphertext = host.variables["app_setting"].ciphertext
+    assert red.text(f"x {ciphertext} y") == "x *** y"
+    assert "***" in red.text(ciphertext.splitlines()[2])
+
+
+@pytest.mark.parametrize("value", ["VAULT", "\"{{ vaulted_pw }}\""])
+def test_a_vaulted_maintcheck_variable_is_an_input_error(tmp_path: Path, value: str) -> None:
+    """maintcheck cannot use what it will not decrypt: one message, with file and line."""
+    direct = vault_yaml("s3cret", 2)
+    write(tmp_path, {
+        "hosts.yml": "all:\n  hosts:\n    h1:\n      ansible_connection: local\n",
+        "group_vars/all.yml": f"vaulted_pw: {direct}"
+                              f"maintcheck_http_password: {value.replace('VAULT', direct)}",
+    })
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    [problem] = err.value.problems
+    assert "all.yml:" in problem and "maintcheck_http_password is vault-encrypted" in problem
+    assert "lookup('env', 'MAINTCHECK_HTTP_PASSWORD')" in problem and "s3cret" not in problem
+
+
+def test_a_vault_encrypted_file_is_an_input_error_naming_it(tmp_path: Path) -> None:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = VaultLib([("default", VaultSecret(b"pw"))])
+    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    h1:\n      ansible_connection: local\n"})
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_bytes(vault.encrypt("app_pw: Whole-file-9\n"))
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    [problem] = err.value.problems
+    assert problem.startswith(f"{tmp_path / 'group_vars' / 'all.yml'}:1: a vault-encrypted file")

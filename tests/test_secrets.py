@@ -16,7 +16,16 @@ SECRETS = {
     "environment": "Env-secret-4402",
     "url basic auth": "Url-pass-6620",
     "header": "Hdr-bearer-3317",
+    "vault plaintext": "Vault-plain-5150",
 }
+VAULT_PASSWORD = b"vault-pw-8841"
+
+
+def vault_encrypt(plaintext: str) -> str:
+    """Ansible's own vault ciphertext of ``plaintext``, as `ansible-vault encrypt_string` gives."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return VaultLib([("default", VaultSecret(VAULT_PASSWORD))]).encrypt(plaintext).decode()
 
 
 def closed_port() -> int:
@@ -46,6 +55,12 @@ def test_header(target, expect, probes, http_options):
 def test_assertion_message(target):
     found = dict(target.variables)
     assert found["release_key"] == "x", f"found {found['release_key']} and {found['api_token']}"
+
+@pytest.mark.checklist("1.4")
+def test_vault_value_and_its_ciphertext(target, runner):
+    """A vault value under a plain name, and the inventory's text (its ciphertext) as output."""
+    shown = runner.run(["cat", "INVENTORY"]).stdout
+    assert False, f"app_setting={target.variables['app_setting']!r} inventory={shown}"
 '''
 
 CATALOG = """
@@ -72,7 +87,10 @@ def test_no_secret_in_any_artefact(pytester: pytest.Pytester, tmp_path: Path,
         'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
     (pytester.path / "checks" / "pre").mkdir(parents=True)
     (pytester.path / "checks" / "checklist.yml").write_text(CATALOG)
-    (pytester.path / "checks" / "pre" / "test_s.py").write_text(CHECKS)
+    (pytester.path / "checks" / "pre" / "test_s.py").write_text(
+        CHECKS.replace("INVENTORY", str(pytester.path / "hosts.yml")))
+    ciphertext = vault_encrypt(SECRETS["vault plaintext"])
+    vaulted = "\n".join(f"        {line}" for line in ciphertext.splitlines())
     (pytester.path / "hosts.yml").write_text(f"""
 all:
   hosts:
@@ -84,6 +102,8 @@ all:
       api_token: {SECRETS["named like a token"]}
       release_key: {SECRETS["declared secret"]}
       maintcheck_secret_vars: [release_key]
+      app_setting: !vault |
+{vaulted}
       maintcheck_http:
         - {{url: "http://admin:{SECRETS["url basic auth"]}@127.0.0.1:{port}/"}}
         - url: "http://127.0.0.1:{port}/h"
@@ -91,11 +111,14 @@ all:
 """)
     monkeypatch.setenv("MAINTCHECK_DEPLOY_TOKEN", SECRETS["environment"])
     monkeypatch.setenv("MAINTCHECK_PROBE_NOTE", SECRETS["environment"])
+    # the vault password is at hand, as on an operator's machine: maintcheck still never decrypts
+    (pytester.path / "vault-pass").write_bytes(VAULT_PASSWORD)
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(pytester.path / "vault-pass"))
     result = pytester.runpytest_subprocess(
         "checks/pre", "-vv", "-l", "--no-prompt", "--sign-key", str(keys.key),
         "--sign-cert", str(keys.certificate), "--log-level=DEBUG")
     terminal = result.stdout.str() + result.stderr.str()
-    assert "4 " in terminal  # the run happened: four checks reported
+    assert "3 failed, 2 errors" in terminal  # the run happened: five checks reported
     artefacts = {p.name: p.read_text(errors="replace")
                  for p in (pytester.path / "reports" / "SEC-1").iterdir()
                  if p.suffix in (".html", ".json", ".xml")}
@@ -103,4 +126,10 @@ all:
     leaks = {(where, name) for name, secret in SECRETS.items()
              for where, text in [("terminal", terminal), *artefacts.items()] if secret in text}
     assert leaks == set()
+    # the ciphertext is masked too, whole or line by line (the failing check printed it)
+    lines = [line for line in ciphertext.splitlines()[1:] if line.strip()]
+    shown = {(where, line[:16]) for line in lines
+             for where, text in [("terminal", terminal), *artefacts.items()] if line in text}
+    assert shown == set()
+    assert "app_setting='***'" in artefacts["pre.json"]
     assert "***" in artefacts["pre.json"]

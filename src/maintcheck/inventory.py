@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from maintcheck.errors import InputError
+from maintcheck.redact import Vaulted
 from maintcheck.schema import BY_NAME, ITEM_ID, PREFIX, Var, parse_duration
 
 # ansible reads its settings once, at import: a source it cannot parse must fail, not warn
@@ -168,7 +170,13 @@ def syntax_problems(source: Path) -> list[str]:
                                                      and file.suffix == ""):
             continue
         try:
-            yaml.load(file.read_text(encoding="utf-8"), Loader=_TolerantLoader)
+            text = file.read_text(encoding="utf-8")
+            if text.startswith("$ANSIBLE_VAULT;"):
+                problems.append(f"{file}:1: a vault-encrypted file, and maintcheck never decrypts "
+                                "vault data; encrypt single values instead (`ansible-vault "
+                                "encrypt_string`): maintcheck reads those as ***")
+                continue
+            yaml.load(text, Loader=_TolerantLoader)
         except UnicodeDecodeError:
             problems.append(f"{file}: not UTF-8 text")
         except yaml.MarkedYAMLError as exc:
@@ -199,10 +207,11 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
         result = []
         for host in manager.get_hosts("all"):
             host_vars = variables.get_vars(host=host, include_hostvars=False)
-            templar = Templar(loader=loader, variables=host_vars)
-            merged = {k: resolve(templar, v) for k, v in host_vars.items()
+            sealed = {k: seal(v) for k, v in host_vars.items()}  # vault values never decrypted
+            templar = Templar(loader=loader, variables=sealed)
+            merged = {k: resolve(templar, v, sealed) for k, v in sealed.items()
                       if k.startswith(("ansible_", PREFIX))}
-            merged.update({k: v for k, v in host_vars.items() if k not in merged
+            merged.update({k: v for k, v in sealed.items() if k not in merged
                            and not k.startswith(("ansible_", "inventory_", "group_names",
                                                  "groups", "omit", "playbook_dir"))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
@@ -213,16 +222,51 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
     return manager, result
 
 
-def resolve(templar: Any, value: Any) -> Any:
-    """Render Jinja2 in a variable (``ansible_host: "{{ ip }}"``), as a play would."""
-    if "{{" in str(value):
+def seal(value: Any) -> Any:
+    """The value with every vault-encrypted string (``!vault``) replaced by a
+    :class:`~maintcheck.redact.Vaulted`, which reads as ``***``: maintcheck never decrypts."""
+    from ansible.parsing.vault import VaultHelper
+
+    ciphertext = VaultHelper.get_ciphertext(value, with_tags=False)
+    if ciphertext is not None:
+        return Vaulted(ciphertext)
+    if isinstance(value, Mapping) and any(vaulted(v) for v in value.values()):
+        return {k: seal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and any(vaulted(v) for v in value):
+        return [seal(v) for v in value]
+    return value
+
+
+def vaulted(value: Any) -> bool:
+    """Whether a value is, or holds, a vault-encrypted string (sealed or not)."""
+    from ansible.parsing.vault import VaultHelper
+
+    if isinstance(value, Vaulted) or VaultHelper.get_ciphertext(value, with_tags=False):
+        return True
+    if isinstance(value, Mapping):
+        return any(vaulted(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(vaulted(v) for v in value)
+    return False
+
+
+def resolve(templar: Any, value: Any, variables: Mapping[str, Any]) -> Any:
+    """Render Jinja2 in a variable (``ansible_host: "{{ ip }}"``), as a play would; a template
+    that names a vault-encrypted variable stays sealed (it would render as ``***``)."""
+    text = str(value)  # safe: vault values are sealed before this
+    if "{{" in text:
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
+        secret = next((variables[n] for n in sorted(names) if isinstance(variables.get(n),
+                                                                          Vaulted)), None)
+        if secret is not None:
+            return secret
         return plain(templar.template(value))
     return plain(value)
 
 
 def plain(value: Any) -> Any:
     """Drop ansible's tagged types, so values compare and serialise as plain Python."""
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, Vaulted)) or value is None:
         return value
     if isinstance(value, int):
         return int(value)
@@ -291,6 +335,11 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
             continue
         where = origins.get(key) or "inventory"
         spec = BY_NAME.get(key)
+        if spec is not None and vaulted(value):
+            problems.append(f"{where}: {key} is vault-encrypted, and maintcheck never decrypts "
+                            "vault values; give it from the environment instead: "
+                            f"{key}: \"{{{{ lookup('env', '{key.upper()}') }}}}\"")
+            continue
         if spec is None:
             close = difflib.get_close_matches(key, list(BY_NAME), n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]}?" if close else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 MASK = "***"
 SECRET_NAME = re.compile(r"(pass(word|wd|phrase)?|token|secret|(^|_)key($|_)|credential|api_?key"
@@ -16,6 +16,23 @@ NOT_SECRET = frozenset({"ansible_ssh_private_key_file", "ansible_private_key_fil
 URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]+):(?P<pw>[^/@\s]+)@")
 AUTH_HEADER = re.compile(r"(?i)(authorization\s*[:=]\s*['\"]?(basic|bearer|token)\s+)[A-Za-z0-9._~+/=-]+")
 MIN_SECRET_LENGTH = 3
+
+
+class Vaulted(str):
+    """An Ansible vault value (``!vault``): it reads as ``***`` and is never decrypted.
+
+    Its ciphertext is kept only so that the ciphertext, too, is redacted wherever it appears.
+    """
+
+    ciphertext: str
+
+    def __new__(cls, ciphertext: str) -> Self:
+        value = super().__new__(cls, MASK)
+        value.ciphertext = ciphertext
+        return value
+
+    def __reduce__(self) -> tuple[type[Vaulted], tuple[str]]:
+        return Vaulted, (self.ciphertext,)
 
 
 def is_secret_name(name: str, declared: Iterable[str] = ()) -> bool:
@@ -31,7 +48,12 @@ class Redactor:
 
     def add(self, value: Any) -> None:
         """Learn a secret: strings, and every string inside lists and mappings."""
-        if isinstance(value, str):
+        if isinstance(value, Vaulted):
+            # the plaintext is never known; the ciphertext is masked whole and line by line
+            lines = [line.strip() for line in value.ciphertext.splitlines()]
+            for text in (value.ciphertext, "".join(lines[1:]), *lines[1:]):
+                self.add(text)
+        elif isinstance(value, str):
             if len(value) >= MIN_SECRET_LENGTH:
                 self.secrets.add(value)
         elif isinstance(value, Mapping):
@@ -48,9 +70,10 @@ class Redactor:
         passwords written into URLs (``https://user:pw@host``)."""
         names = list(declared)
         for name, value in variables.items():
-            if is_secret_name(str(name), names):
+            if isinstance(value, Vaulted) or is_secret_name(str(name), names):
                 self.add(value)
-                if isinstance(value, str) and " " in value:  # "Bearer abc": abc alone too
+                if isinstance(value, str) and not isinstance(value, Vaulted) and " " in value:
+                    # "Bearer abc": abc alone too
                     self.add(value.split(None, 1)[1])
             elif isinstance(value, Mapping):
                 self.learn(value, names)
