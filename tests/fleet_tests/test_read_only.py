@@ -100,7 +100,7 @@ def verbose_sshd(fleet: Fleet) -> Iterator[None]:
 
 
 def cursor(host: Host) -> str:
-    out = host.exec("journalctl --show-cursor -n 0 -q").stdout
+    out: str = host.exec("journalctl --show-cursor -n 0 -q").stdout
     return out.split("-- cursor: ", 1)[1].strip()
 
 
