@@ -148,7 +148,7 @@ all:
 
 
 def test_ssh_retries_reach_the_same_list(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    """An ssh connection error, retried by the runner, is listed beside HTTP's."""
+    """An ssh connection error, retried by the runner, is listed where HTTP's are."""
     pytester.makepyprojecttoml(
         '[tool.pytest.ini_options]\nmaintcheck_inventory = "hosts.yml"\n'
         'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
@@ -172,6 +172,8 @@ all:
 """)
     pytester.runpytest_subprocess("checks/pre", "--no-prompt")
     doc = json.loads((pytester.path / "reports" / "RETRY-2" / "pre.json").read_text())
-    via = sorted((r["via"], r["host"], r["then"].split(":")[0]) for r in doc["connection_retries"])
-    assert ("http", "dead-9", "failed again") in via
-    assert ("ssh", "dead-9", "connection failed") in via
+    via = [(r["via"], r["host"], r["then"].split(":")[0]) for r in doc["connection_retries"]]
+    assert via == [("ssh", "dead-9", "connection failed")]
+    # its HTTP check is not tried: a host whose probe failed is ERROR with that one cause
+    errors = {o["test"]: o["message"] for o in doc["items"][0]["outcomes"]}
+    assert "refused" in errors["test_endpoint"] and "dead-9" in errors["test_endpoint"]

@@ -10,7 +10,7 @@ import pytest
 
 from maintcheck.errors import CommandTimeout, HostUnreachable, NotReadOnly
 from maintcheck.redact import Redactor
-from maintcheck.runner import CommandRunner, check_read_only, ssh_transport
+from maintcheck.runner import CommandRunner, check_read_only, ssh_cause, ssh_transport
 
 READ_ONLY_PSQL = ["runuser", "-u", "postgres", "--", "env",
                   "PGOPTIONS=-c default_transaction_read_only=on", "psql", "-XAtq", "-c"]
@@ -144,3 +144,35 @@ def test_hanging_sshd_is_bounded_by_connect_timeout() -> None:
                                connect_retries=0)
         with pytest.raises(HostUnreachable, match="hung: .*(timed out|banner)"):
             runner.run(["true"])
+
+
+UNKNOWN_KEY = """No ED25519 host key is known for 10.213.13.12 and you have requested strict checking.
+Host key verification failed.
+"""
+CHANGED_KEY = """@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @
+@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
+IT IS POSSIBLE THAT SOMEONE IS DOING SOMETHING NASTY!
+The fingerprint for the ED25519 key sent by the remote host is
+SHA256:b8XlF+Ay0aq2IEktoG/JV3BLK+AfNr6ibFMc3VE7XFQ.
+Offending ED25519 key in /tmp/kh:2
+  remove with:
+  ssh-keygen -f "/tmp/kh" -R "10.213.13.13"
+Host key for 10.213.13.13 has changed and you have requested strict checking.
+Host key verification failed.
+"""
+
+
+def test_host_key_causes_say_unknown_or_changed_and_what_to_do() -> None:
+    """OpenSSH 9.2's own words (captured on the fleet), as the runner reports them."""
+    transport = ssh_transport(address="10.213.13.12", port=2222, user="root", identity=None,
+                              known_hosts="/etc/mc/known_hosts", connect_timeout=2,
+                              control_dir=Path("/tmp"))
+    unknown = ssh_cause(UNKNOWN_KEY, transport)
+    assert "no host key for 10.213.13.12 is known in /etc/mc/known_hosts (unknown host)" in unknown
+    assert "`ssh-keyscan -p 2222 10.213.13.12 >> /etc/mc/known_hosts`" in unknown
+    changed = ssh_cause(CHANGED_KEY, transport)
+    assert "CHANGED since it was trusted" in changed and "man-in-the-middle" in changed
+    assert "SHA256:b8XlF+Ay0aq2IEktoG/JV3BLK+AfNr6ibFMc3VE7XFQ" in changed
+    assert "/tmp/kh:2 holds the old one" in changed
+    assert "ssh-keygen -f /etc/mc/known_hosts -R HOST" in changed

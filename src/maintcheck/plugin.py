@@ -613,7 +613,13 @@ def probes() -> Any:
 
 @pytest.fixture
 def http_options(maintcheck_run: Run, target: Host) -> dict[str, Any]:
-    """Timeout, CA bundle and credentials for this host's HTTP calls (never printed)."""
+    """Timeout, CA bundle and credentials for this host's HTTP calls (never printed).
+
+    A host whose probe failed is not asked over HTTP either: every check of it is ERROR with
+    the one cause. Above all when its host key is unknown or changed: then nothing that answers
+    at its address can be trusted to be it.
+    """
+    maintcheck_run.targets.facts_of(target)  # probed once per run; raises the host's cause
     return maintcheck_run.http_options(target)
 
 

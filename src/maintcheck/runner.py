@@ -270,7 +270,7 @@ class CommandRunner:
                 raise HostUnreachable(f"{self.host}: cannot start command: {exc}") from None
             seconds = round(time.monotonic() - started, 3)
             if self.transport is not None and proc.returncode == SSH_UNREACHABLE:
-                cause = ssh_cause(proc.stderr)
+                cause = ssh_cause(proc.stderr, self.transport)
                 entry.update(outcome="connection failed", cause=self.redactor.text(cause),
                              seconds=seconds)
                 self.audit.record(**entry)
@@ -288,21 +288,42 @@ class CommandRunner:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def ssh_cause(stderr: str) -> str:
-    """The one line of OpenSSH's stderr that says why it could not connect."""
+def ssh_cause(stderr: str, transport: list[str] | None = None) -> str:
+    """The one line of OpenSSH's stderr that says why it could not connect; for a host key,
+    whether it is unknown or changed, and what to do about it."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in lines:
-        low = line.lower()
-        if "host key verification failed" in low or "no ed25519 host key" in low or (
-                "host key" in low and "known" in low):
-            return ("host key verification failed (unknown or changed host key); trust it with "
-                    "`ssh-keyscan -p PORT HOST >> KNOWN_HOSTS` after checking its fingerprint")
+    low = stderr.lower()
+    argv = transport or []
+    known_hosts = option_of(argv, "UserKnownHostsFile") or "~/.ssh/known_hosts"
+    port = argv[argv.index("-p") + 1] if "-p" in argv else "22"
+    if "remote host identification has changed" in low or "has changed and you have" in low:
+        sent = re.search(r"(SHA256:[A-Za-z0-9+/=]+)", stderr)
+        offending = re.search(r"Offending \S+ key in (\S+:\d+)", stderr)
+        return ("host key verification failed: the host key CHANGED since it was trusted "
+                f"(the host sent {sent[1] if sent else 'another key'}"
+                f"{f'; {offending[1]} holds the old one' if offending else ''}). This may be a "
+                "man-in-the-middle, or a rebuilt host: confirm the new fingerprint with the "
+                f"host's owner, then `ssh-keygen -f {known_hosts} -R HOST` and trust the new key")
+    if "host key verification failed" in low or "host key is known for" in low or (
+            "host key" in low and "known" in low):
+        unknown = re.search(r"host key is known for (\S+) and", stderr)
+        address = unknown[1] if unknown else "HOST"
+        return (f"host key verification failed: no host key for {address} is known in "
+                f"{known_hosts} (unknown host). Trust it with `ssh-keyscan -p {port} "
+                f"{address.strip('[]').split(']:')[0]} >> {known_hosts}` after checking its "
+                "fingerprint with the host's owner")
     for needle in ("timed out", "refused", "no route", "unreachable", "permission denied",
                    "could not resolve", "closed", "reset", "banner"):
         for line in lines:
             if needle in line.lower():
                 return line
     return lines[-1] if lines else "ssh exited 255 with no message"
+
+
+def option_of(argv: list[str], name: str) -> str | None:
+    """The value of ``-o Name=value`` in an ssh argv, or None."""
+    prefix = f"{name}="
+    return next((a[len(prefix):] for a in argv if a.startswith(prefix)), None)
 
 
 def ssh_transport(*, address: str, port: int, user: str | None, identity: str | None,

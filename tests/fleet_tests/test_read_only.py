@@ -208,6 +208,7 @@ def test_the_audit_log_holds_every_session_the_hosts_saw(proof: Proof, fleet: Fl
                                          f"{proof.controller} port ")]
         if others:
             problems.append(f"{host}: sessions not from the controller's commands: {others}")
+        print(f"{host}: sshd started {len(seen)} sessions; audit log: {len(audited)} commands")
         if len(seen) != len(audited):
             problems.append(f"{host}: sshd started {len(seen)} sessions, the audit log has "
                             f"{len(audited)} commands")
