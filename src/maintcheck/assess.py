@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from maintcheck.errors import MissingData
 from maintcheck.facts import Facts
 
 HOUR = 3600
@@ -69,6 +70,25 @@ def still_running_or_failed(facts: Facts, units: Iterable[str]) -> Findings:
             found.append(f"{name}: ended {unit.active_state} (result {unit.result}), expected a "
                          "clean stop")
     return Findings(facts.host, found)
+
+
+def backup_run_failed(facts: Facts, name: str) -> Findings:
+    """The backup unit when it is missing or its last run did not succeed.
+
+    While a run is in progress systemd has already reset the unit's result to "success", so
+    what the last run gave cannot be known: :class:`MissingData` (ERROR), not a pass or a fail.
+    """
+    unit = facts.unit(name)
+    if not unit.exists:
+        return Findings(facts.host, [f"backup unit {unit.name} not found, expected one"])
+    if unit.active_state == "activating":
+        raise MissingData(f"{facts.host}: {unit.name} is running now ({unit.sub_state}): the "
+                          "result of its last run is known once this one ends; check again then")
+    if unit.result == "success" and unit.active_state in ("inactive", "active"):
+        return Findings(facts.host)
+    finding = (f"{unit.name} is {unit.active_state} with result {unit.result}, expected its "
+               "last run to have succeeded")
+    return Findings(facts.host, [finding])
 
 
 def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | None = None,

@@ -220,6 +220,26 @@ def run_fails(fleet: Fleet, host: str, unit: str) -> Fault:
     return Fault("run_fails", f"{host}:{unit}", fleet, undo)
 
 
+def run_in_progress(fleet: Fleet, host: str, unit: str) -> Fault:
+    """Start a oneshot unit whose run lasts (``ExecStartPre=sleep``), as the daily backup at
+    midnight does; undo ends it and runs the real one, so its last result is a success."""
+    h = fleet.host(host)
+    dropin = f"/run/systemd/system/{unit}.d/fleet-fault.conf"
+    h.write_file(dropin, "[Service]\nExecStartPre=/bin/sleep 600\n")
+    h.systemctl("daemon-reload")
+    h.systemctl("start", "--no-block", unit)
+    _wait_state(h, unit, "activating")
+
+    def undo() -> None:
+        h.systemctl("stop", unit)
+        h.exec(["rm", "-f", dropin])
+        h.systemctl("daemon-reload")
+        h.systemctl("reset-failed", unit, check=False)
+        h.systemctl("start", unit)
+
+    return Fault("run_in_progress", f"{host}:{unit}", fleet, undo)
+
+
 def stop_scrape_target(fleet: Fleet, host: str) -> Fault:
     """Stop a host's node exporter and wait until Prometheus sees its target down."""
     mon = fleet.by_role("monitoring")[0]

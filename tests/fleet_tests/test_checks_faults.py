@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fleet import Fleet, faults, observe
 from fleet import roles as r
+from fleet_tests.checkfaults import run_in_progress
 from fleet_tests.checkrun import (
     Allow,
     Expect,
@@ -53,15 +54,19 @@ class Timeouts:
         """A host that refuses ssh: one attempt and one retry, each at most a connect."""
         return 2 * self.connect
 
+    def endpoint(self) -> float:
+        """One HTTP call: its timeout, twice when it could not connect (one retry)."""
+        return 2 * self.http
+
     def died(self, endpoints: int) -> float:
         """A host dead mid-command: the peer's death detected, a retry's connect, and each of
-        its declared endpoints (the baseline looks at them once) costing an HTTP timeout."""
-        return DEAD_PEER_SECONDS + self.connect + endpoints * self.http
+        its declared endpoints (the baseline looks at them once) costing an HTTP call."""
+        return DEAD_PEER_SECONDS + self.connect + endpoints * self.endpoint()
 
     def degraded(self, endpoints: int) -> float:
         """A slow or lossy host: its two probes (facts, pending updates) at most a command's
-        bound each (README: command_timeout + 15 s), each endpoint call an HTTP timeout."""
-        return 2 * (self.command + 15) + endpoints * self.http
+        bound each (README: command_timeout + 15 s), and each endpoint an HTTP call."""
+        return 2 * (self.command + 15) + endpoints * self.endpoint()
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +180,20 @@ def test_service_down_errors_what_reads_through_it_and_fails_its_unit(
     assert seen.document["unreachable"] == {}
     assert_fails_exactly(healthy, seen, down.pre if phase == "pre" else down.post)
     assert_evidence_written(reports, change, phase)
-    bounded(seen, healthy, endpoints_of(fleet, down.host) * timeouts.http)
+    bounded(seen, healthy, endpoints_of(fleet, down.host) * timeouts.endpoint())
+
+
+def test_backup_running_during_the_run_is_an_error_not_a_failure(
+        fleet: Fleet, healthy_pre: Seen, reports: Path) -> None:
+    """lb-01's backup runs while the checks do (the daily timer fires at midnight): systemd has
+    reset its result for the new run, so how the last run ended is unknown (ERROR)."""
+    change = "CHG-FAULT-BACKUP-RUNNING"
+    with run_in_progress(fleet, "lb-01", "backup.service"):
+        seen = run_checks("pre", fleet.inventory_path, reports, change=change)
+    assert_fails_exactly(healthy_pre, seen, [
+        Expect("2.4", "lb-01", ("backup.service", "running now", "known once"),
+               outcome="error")])
+    assert_evidence_written(reports, change, "pre")
 
 
 # --- packet loss and latency --------------------------------------------------------------------
