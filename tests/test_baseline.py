@@ -6,7 +6,11 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -133,3 +137,50 @@ def test_impact_table_has_replication_lag_and_alerts() -> None:
                                          "after": None, "delta": None}
     assert rows["alerts firing"] == {"metric": "alerts firing", "before": 0, "after": 1,
                                      "delta": 1}
+
+
+class Slow(BaseHTTPRequestHandler):
+    """Answers 200; each request sleeps the next of ``delays`` (then none)."""
+
+    delays: ClassVar[list[float]] = []
+    served: ClassVar[int] = 0
+
+    def do_GET(self) -> None:
+        type(self).served += 1
+        if self.delays:
+            time.sleep(self.delays.pop(0))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def serve(delays: list[float]) -> tuple[ThreadingHTTPServer, str]:
+    Slow.delays, Slow.served = list(delays), 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+OPTIONS = {"timeout": 5.0, "ca_bundle": None, "auth": None, "token": None, "redactor": None}
+
+
+def test_latency_is_the_best_of_a_few_answers() -> None:
+    server, url = serve([0.4])  # one slow answer: a busy machine, not the endpoint
+    try:
+        state = compare.endpoint_state(url, OPTIONS)
+    finally:
+        server.shutdown()
+    assert state["status"] == 200 and state["latency_ms"] < 400 and Slow.served == 3
+
+
+def test_a_slow_endpoint_is_not_sampled_past_the_budget() -> None:
+    server, url = serve([0.6, 0.6, 0.6])
+    try:
+        state = compare.endpoint_state(url, OPTIONS)
+    finally:
+        server.shutdown()
+    assert state["latency_ms"] >= 600 and Slow.served == 2

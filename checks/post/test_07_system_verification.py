@@ -100,8 +100,10 @@ def test_latency_stable(target, endpoints, assess_services, record_property) -> 
 @pytest.mark.checklist("7.2")
 @pytest.mark.applies_to("http")
 def test_latency_no_worse_than_before(target, expect, before, after, compare) -> None:
-    """No endpoint got slower than latency_max_ratio times its pre-window latency."""
-    assert compare.latency_regressed(target.name, before, after, expect.latency_max_ratio) == []
+    """No endpoint got slower than latency_max_ratio times its pre-window latency (and by at
+    least latency_min_increase_ms)."""
+    assert compare.latency_regressed(target.name, before, after, expect.latency_max_ratio,
+                                     expect.latency_min_increase_ms) == []
 
 
 @pytest.mark.checklist("7.3")

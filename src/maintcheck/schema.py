@@ -143,6 +143,9 @@ VARIABLES: tuple[Var, ...] = (
     Var("http_token", "str", "", "Bearer token for HTTP checks.", secret=True),
     Var("latency_max_ratio", "float", 1.5,
         "Post: an endpoint slower than this times its pre-window latency fails.", ("7.2",)),
+    Var("latency_min_increase_ms", "int", 50,
+        "Post: an endpoint must also be this many ms slower than before the window to fail "
+        "(below it, a slower answer is noise).", ("7.2",)),
     Var("tls", "list[dict]", [],
         "TLS endpoints: `address` host:port, `server_name` for SNI and SAN matching.",
         ("5.5",), keys={"address": "str!", "server_name": "str!"}),
