@@ -86,13 +86,17 @@ class Run:
                     "call": call, "cause": cause, "then": then})}
 
     def save_baseline(self) -> Path | None:
-        """After a pre run: what every reachable host looks like, for post to compare with."""
+        """After a pre run: what every reachable host looks like, for post to compare with.
+
+        A host that stopped answering during the run is left out, even if its facts came in
+        before: half a snapshot would be compared with as if whole, and looking at its
+        endpoints would cost every HTTP timeout again."""
         if "pre" not in self.options.phases:
             return None
         hosts = {}
         for host in self.targets.hosts:
             result = self.targets.facts.results.get(host.name)
-            if isinstance(result, Facts):
+            if isinstance(result, Facts) and host.name not in self.targets.unreachable:
                 hosts[host.name] = baseline.host_snapshot(
                     host, result, self.http_options(host), self.targets.runners[host.name])
         document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
