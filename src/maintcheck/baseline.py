@@ -75,14 +75,14 @@ def endpoint_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def replication_state(runner: Runner, timeout: float) -> dict[str, Any]:
-    """A replica's replay lag; ``lag_seconds`` is None unless it streams, in recovery, replaying
-    (a replica cut off from its primary has replayed all it knows: its 0 would be a lie)."""
+    """A replica's replay lag; ``lag_seconds`` is None unless it is in recovery and streams (a
+    replica cut off from its primary has replayed all it knows: its 0 would be a lie). A paused
+    replay still streams: its lag is real, and grows."""
     try:
         seen = postgres.replica_status(runner, timeout=timeout)
     except CheckError as exc:
         return {"error": str(exc)}
-    streaming = (seen.up and seen.in_recovery and seen.receiver_status == "streaming"
-                 and not seen.replay_paused)
+    streaming = seen.up and seen.in_recovery and seen.receiver_status == "streaming"
     return {"receiver": seen.receiver_status if seen.up else "down",
             "lag_seconds": round(seen.lag_seconds, 1) if streaming and seen.lag_seconds
             is not None else None}

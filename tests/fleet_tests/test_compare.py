@@ -23,7 +23,14 @@ import yaml
 from fleet import Fleet, faults
 from fleet import roles as r
 from fleet_tests.checkfaults import installed_version, together
-from fleet_tests.checkrun import Expect, Seen, assert_fails_exactly, run_checks, unhealthy
+from fleet_tests.checkrun import (
+    Case,
+    Expect,
+    Seen,
+    assert_fails_exactly,
+    run_checks,
+    unhealthy,
+)
 
 pytestmark = pytest.mark.fleet
 PHASE = "post"
@@ -127,6 +134,35 @@ def test_post_reports_exactly_the_three_differences(fleet: Fleet, reports: Path,
     # nothing else differs: no other unit, port, package, certificate or alert row
     changed = sorted((row["host"], row["metric"]) for row in table if row["item"] == "7.1")
     assert changed == [("lb-01", "package haproxy"), ("web-02", f"unit {unit}")], table
+
+
+CASES = [
+    Case("new-critical-alert", faults.fire_critical_alert,
+         (Expect("7.1", "mon-01", ("alert FleetFaultCritical (critical) firing now",
+                                   "not before the window",
+                                   "expected no new alert at or above critical")),)),
+    Case("replica-down",
+         lambda fl: faults.break_replication(fl, "db-02"),
+         (Expect("8.3", "db-02", ("missing now", "replication lag s")),
+          Expect("7.1", "db-02", (r.PG_UNIT, "active before the window", "[5432]")))),
+    # 2.3's bound is not judged again after the window: the table shows the lag, nothing fails
+    Case("replica-paused", lambda fl: faults.lag_replication(fl, "db-02"), ()),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in CASES])
+def test_alerts_and_replication_against_the_baseline(fleet: Fleet, reports: Path,
+                                                     healthy: Seen, case: Case) -> None:
+    with case.inject(fleet):
+        seen = run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE)
+    assert_fails_exactly(healthy, seen, case.expect)
+    table = {(row["host"], row["metric"]): row
+             for row in comparison_table(reports / CHANGE / "post.html")}
+    if case.id == "new-critical-alert":
+        assert table["mon-01", "alerts firing"]["delta"] == "1", table
+    if case.id == "replica-paused":
+        lag = table["db-02", "replication lag s"]
+        assert float(lag["after"]) > float(lag["before"]), lag
 
 
 def passed(seen: Seen) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
