@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fleet import Fleet, faults, observe
 from fleet import roles as r
+from fleet.host import bounded_wait
 from fleet_tests.checkfaults import run_in_progress
 from fleet_tests.checkrun import (
     Allow,
@@ -251,11 +252,19 @@ def at(entry: dict[str, object]) -> dt.datetime:
 
 @pytest.fixture
 def killed(fleet: Fleet) -> Iterator[dict[str, faults.Fault]]:
-    """Where the test keeps the kill, so that the host is revived whatever happens."""
+    """Where a test keeps its faults, undone last first whatever happens (the host revived)."""
     held: dict[str, faults.Fault] = {}
     yield held
-    for fault in held.values():
+    for fault in reversed(held.values()):
         fault.undo()
+
+
+def sending(fleet: Fleet, host: str) -> bool:
+    """Whether ``host``'s sshd has output queued on a connection (its Send-Q is not empty)."""
+    out = fleet.host(host).exec(["ss", "-tnH", "state", "established", "( sport = :22 )"],
+                                check=False).stdout
+    return any(len(p) > 1 and p[1].isdigit() and int(p[1]) > 0
+               for p in (line.split() for line in out.splitlines()))
 
 
 def test_host_killed_mid_run(fleet: Fleet, healthy_pre: Seen, reports: Path,
@@ -294,4 +303,40 @@ def test_host_killed_mid_run(fleet: Fleet, healthy_pre: Seen, reports: Path,
     # with half a snapshot, and the run does not wait on its endpoints
     taken = json.loads((reports / change / "baseline.json").read_text())
     assert sorted(taken["hosts"]) == sorted(h for h in fleet.hosts if h != "web-02")
+    bounded(seen, healthy_pre, timeouts.died())
+
+
+# How a host can stop answering mid-command: killed (a crash; its kernel closes the
+# connections), or its link cut (a power loss; silence, which only ssh's keepalives notice).
+SILENCED = [pytest.param(faults.kill_host, id="killed"),
+            pytest.param(faults.link_down, id="link-cut")]
+
+
+@pytest.mark.parametrize("silence", SILENCED)
+def test_host_lost_while_its_probe_answers(fleet: Fleet, healthy_pre: Seen, reports: Path,
+                                           timeouts: Timeouts, killed: dict[str, faults.Fault],
+                                           silence: Callable[[Fleet, str], faults.Fault]
+                                           ) -> None:
+    """web-02 stops answering while its probe's answer is on the wire (a 32 kbit/s link makes
+    that answer take tens of seconds): ssh notices, the retry cannot connect, and every check
+    of web-02 is an ERROR with that one cause, within the dead-peer bound."""
+    change = f"CHG-FAULT-LOST-{silence.__name__}"
+    killed["slow"] = faults.slow_link(fleet, "web-02")
+    with start_checks("pre", fleet.inventory_path, reports, change=change) as running:
+        # deterministic: web-02's sshd has the probe's output queued, so the command is running
+        bounded_wait("web-02 sending the probe's answer", lambda: sending(fleet, "web-02"),
+                     timeout=60, interval=0.2)
+        killed["web-02"] = silence(fleet, "web-02")
+        seen = running.finish()
+    first = seen.document["audit"]["web-02"][0]
+    assert first.get("probe") and first["outcome"] == "connection failed", first
+    assert_unreachable(seen, "web-02")
+    assert list(seen.document["unreachable"]) == ["web-02"], seen.document["unreachable"]
+    assert_only_allowed(healthy_pre, seen, [
+        Allow("web-02", "error", says=(seen.document["unreachable"]["web-02"],)),
+        Allow("mon-01", "failed", item="2.5", says=("web-02", "expected up")),
+        LB_SEES_WEB_02,
+    ])
+    assert_evidence_written(reports, change, "pre")
+    print(f"web-02's probe: {first['cause']} after {first['seconds']} s")
     bounded(seen, healthy_pre, timeouts.died())
