@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -30,3 +31,41 @@ def test_a_backup_glob_is_reported_under_the_glob_with_its_newest_file(tmp_path:
         f"{tmp_path}/b-1.tar", f"{tmp_path}/b-2.tar"]
     assert facts.backups(glob).newest == (1_000_001, 10, f"{tmp_path}/b-2.tar")
     assert not facts.path(f"{tmp_path}/*").exists  # a path is a path, never a pattern
+
+
+def test_paths_are_stated_and_hashed_each_under_its_own_section(tmp_path: Path) -> None:
+    """One stat and one sha256sum serve every path; each section gets its own lines only."""
+    (tmp_path / "a.sh").write_text("echo a\n")
+    (tmp_path / "a.sh.old").write_text("echo old\n")  # a name that starts like another
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "inside").write_text("")
+    (tmp_path / "secret").write_text("x")
+    (tmp_path / "secret").chmod(0o000)
+    paths = [str(tmp_path / n) for n in ("a.sh", "a.sh.old", "d", "missing", "secret")]
+    facts = parse("local", probe(PATHS=paths))
+    a, old, d, missing, secret = (facts.path(p) for p in paths)
+    assert (a.kind, a.size) == ("regular file", 7)
+    assert a.sha256 == _sha(tmp_path / "a.sh") and old.sha256 == _sha(tmp_path / "a.sh.old")
+    assert d.kind == "directory" and d.entries == (str(tmp_path / "d" / "inside"),)
+    assert not missing.exists
+    assert secret.exists and secret.mode == "0"
+    # root reads it anyway; anyone else gets no hash rather than a wrong one
+    assert secret.sha256 == (_sha(tmp_path / "secret") if os.getuid() == 0 else "")
+
+
+def test_the_newest_backup_is_hashed_and_its_sidecar_read(tmp_path: Path) -> None:
+    for i, name in enumerate(["b-1.tar", "b-2.tar", "b-3.tar"]):
+        (tmp_path / name).write_bytes(b"y" * i)
+        os.utime(tmp_path / name, (2_000_000, 2_000_000))  # a tie: the last name wins
+    (tmp_path / "b-dir.tar").mkdir()  # not a file: not a backup
+    newest = tmp_path / "b-3.tar"
+    (tmp_path / "b-3.tar.sha256").write_text(f"{_sha(newest)}  b-3.tar\n")
+    glob = f"{tmp_path}/b-*.tar"
+    found = parse("local", probe(GLOBS=[glob])).backups(glob)
+    assert [n for _, _, n in found.files] == [str(tmp_path / f"b-{i}.tar") for i in (1, 2, 3)]
+    assert found.newest == (2_000_000, 2, str(newest))
+    assert found.newest_sha256 == _sha(newest) == found.sidecar_sha256
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

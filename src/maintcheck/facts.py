@@ -237,10 +237,10 @@ class Facts:
     @property
     def package_lists_age_days(self) -> float:
         """Age of the newest package list (apt's Release files)."""
-        stamp = self.section("apt_lists").strip()
-        if not stamp.isdigit():
+        stamps = [int(x) for x in self.section("apt_lists").split() if x.isdigit()]
+        if not stamps:
             raise MissingData(f"{self.host}: no apt package lists to date the update list by")
-        return round((self.now - int(stamp)) / 86400, 2)
+        return round((self.now - max(stamps)) / 86400, 2)
 
     def path(self, path: str) -> PathInfo:
         text = self.section(f"path {path}")

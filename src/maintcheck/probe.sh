@@ -11,7 +11,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 # Every process started here costs the host about a millisecond: small files are read with
 # the shell's own `read`, and a command serves many files at once where it can.
-section hostname; uname -n
+section hostname
+{ read -r name < /proc/sys/kernel/hostname && printf '%s\n' "$name"; } 2>/dev/null || uname -n
 pid1=; { read -r pid1 < /proc/1/comm; } 2>/dev/null
 section pid1; printf '%s\n' "$pid1"
 section loadavg; read -r line < /proc/loadavg; printf '%s\n' "$line"
@@ -44,8 +45,8 @@ section processes; ps -eo comm= 2>/dev/null
 if have dpkg-query; then
   section packages; dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null
 fi
-section apt_lists
-stat -c '%Y' /var/lib/apt/lists/*Release 2>/dev/null | sort -n | tail -n 1
+section apt_lists  # one mtime per Release file; the controller takes the newest
+stat -c '%Y' /var/lib/apt/lists/*Release 2>/dev/null
 if [ "$SECURITY_UPDATES" = yes ]; then
   if have apt-get; then
     section apt_simulate; apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>&1
@@ -57,13 +58,25 @@ fi
 # The lists below are data, not patterns: no pathname expansion, except where a backup glob is
 # meant to expand (a glob expanded here would name the section after a file, not the glob).
 set -f
+# One stat and one sha256sum for every path, their lines handed to each path's section.
+found= files= stats= sums=
+for p in $PATHS; do
+  if [ -e "$p" ] || [ -L "$p" ]; then found="$found$p$IFS"; fi
+  if [ -f "$p" ] && [ -r "$p" ]; then files="$files$p$IFS"; fi
+done
+# shellcheck disable=SC2086
+[ -n "$found" ] && stats=$(stat -c '%n|%F|%a|%s|%Y|%U|%G' -- $found 2>/dev/null)
+# shellcheck disable=SC2086
+[ -n "$files" ] && sums=$(sha256sum -- $files 2>/dev/null)
 for p in $PATHS; do
   section "path $p"
-  if [ -e "$p" ] || [ -L "$p" ]; then
-    stat -c '%F|%a|%s|%Y|%U|%G' "$p"
-    if [ -f "$p" ] && [ -r "$p" ]; then sum=$(sha256sum "$p") && printf '%s\n' "${sum%% *}"; fi
-    if [ -d "$p" ]; then find "$p" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 20; fi
-  fi
+  for line in $stats; do
+    case $line in "$p|"*) printf '%s\n' "${line#"$p|"}"; break ;; esac
+  done
+  for line in $sums; do
+    case $line in *"  $p") printf '%s\n' "${line%% *}"; break ;; esac
+  done
+  if [ -d "$p" ]; then find "$p" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 20; fi
 done
 for p in $CONTENTS; do
   section "content $p"
@@ -75,14 +88,24 @@ for p in $SYNTAX; do
 done
 for g in $GLOBS; do
   section "glob $g"
-  set +f  # the glob is meant to expand here
+  set +f  # the glob is meant to expand here: one stat for all its files
   # shellcheck disable=SC2086
-  for f in $g; do [ -f "$f" ] && stat -c '%Y|%s|%n' "$f"; done
-  newest=$(for f in $g; do [ -f "$f" ] && stat -c '%Y|%n' "$f"; done | sort -n | tail -n 1 | cut -d'|' -f2-)
+  stats=$(stat -L -c '%Y|%s|%F|%n' -- $g 2>/dev/null)
   set -f
+  newest= best=
+  for line in $stats; do
+    mtime=${line%%|*} rest=${line#*|}; size=${rest%%|*} rest=${rest#*|}
+    case $rest in "regular file|"*|"regular empty file|"*) ;; *) continue ;; esac
+    name=${rest#*|}
+    printf '%s|%s|%s\n' "$mtime" "$size" "$name"
+    # the newest; on a tie the last in the glob's (sorted) order
+    if [ -z "$best" ] || [ "$mtime" -ge "$best" ]; then best=$mtime newest=$name; fi
+  done
   if [ -n "$newest" ]; then
-    echo "newest_sha256=$(sha256sum "$newest" | cut -c1-64)"
-    [ -f "$newest.sha256" ] && echo "sidecar=$(cut -c1-64 "$newest.sha256")"
+    sum=$(sha256sum -- "$newest") && sum=${sum#\\} && echo "newest_sha256=${sum%% *}"
+    if [ -f "$newest.sha256" ]; then
+      side=; { read -r side < "$newest.sha256"; } 2>/dev/null; echo "sidecar=${side%% *}"
+    fi
   fi
 done
 for u in $USERS; do

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import platform
@@ -251,8 +252,9 @@ def wait_problems(inv: inventory.Inventory, cat: Catalog) -> list[str]:
     return list(found)
 
 
+@functools.cache
 def suite_commit(where: Path) -> str:
-    """The git commit of the checks, marked ``+dirty`` when they were edited."""
+    """The git commit of the checks, marked ``+dirty`` when they were edited (asked once)."""
     try:
         head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=5, check=False)
