@@ -10,12 +10,14 @@ healthy fleet; use it as a context manager:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from fleet import Fault, faults, observe
+from fleet import roles as r
 from fleet.host import Host, bounded_wait
 
 if TYPE_CHECKING:
@@ -38,6 +40,18 @@ def newest(fleet: Fleet, host: str, glob: str) -> str:
     if not out:
         raise RuntimeError(f"{host}: nothing matches {glob}")
     return out
+
+
+@contextlib.contextmanager
+def window_state(fleet: Fleet) -> Iterator[None]:
+    """The fleet as a window leaves it while it lasts: the status file on every host, the
+    app's worker stopped; both undone on leaving."""
+    with contextlib.ExitStack() as stack:
+        for name in fleet.hosts:
+            stack.enter_context(faults.leave_status_file(fleet, name))
+        for web in fleet.by_role("web"):
+            stack.enter_context(faults.stop_unit(fleet, web.name, r.APP_WORKER_UNIT))
+        yield
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ fails exactly its item on exactly its host, and changes nothing else.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from fleet_tests.checkfaults import (
     stop_log_shipper,
     stop_scrape_target,
     together,
+    window_state,
 )
 from fleet_tests.checkrun import (
     Case,
@@ -55,11 +55,7 @@ NGINX_SITE = "/etc/nginx/sites-available/default"
 @pytest.fixture(scope="module")
 def window(fleet: Fleet) -> Iterator[None]:
     """The fleet as the window leaves it: status file everywhere, the app's worker stopped."""
-    with contextlib.ExitStack() as stack:
-        for name in fleet.hosts:
-            stack.enter_context(faults.leave_status_file(fleet, name))
-        for web in fleet.by_role("web"):
-            stack.enter_context(faults.stop_unit(fleet, web.name, r.APP_WORKER_UNIT))
+    with window_state(fleet):
         yield
 
 

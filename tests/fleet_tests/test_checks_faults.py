@@ -19,7 +19,7 @@ import pytest
 from fleet import Fleet, faults, observe
 from fleet import roles as r
 from fleet.host import HostError, bounded_wait
-from fleet_tests.checkfaults import run_in_progress
+from fleet_tests.checkfaults import run_in_progress, window_state
 from fleet_tests.checkrun import (
     Allow,
     Expect,
@@ -145,21 +145,28 @@ class Down:
     host: str
     unit: str
     pre: tuple[Expect, ...]
+    during: tuple[Expect, ...]
     post: tuple[Expect, ...]
 
 
+PROMETHEUS_REFUSES = ("9090", "connection refused")
 DOWN = [
-    # Prometheus is how 2.5 looks at the fleet: it refusing is "could not check" (ERROR).  Its
-    # own unit and port are what 7.1 checks: stopped, they FAIL.
+    # Prometheus is how 2.5, 6.1, 6.2 and 7.3 look at the fleet: it refusing is "could not
+    # check" (ERROR).  Its own unit and port are what 7.1 checks: stopped, they FAIL.
     Down("prometheus-down", "mon-01", "prometheus",
-         pre=(Expect("2.5", "mon-01", ("9090", "connection refused"), outcome="error"),),
+         pre=(Expect("2.5", "mon-01", PROMETHEUS_REFUSES, outcome="error"),),
+         during=(Expect("6.1", "mon-01", PROMETHEUS_REFUSES, outcome="error"),
+                 Expect("6.2", "mon-01", PROMETHEUS_REFUSES, outcome="error")),
          post=(Expect("7.1", "mon-01", ("prometheus", "inactive", "expected active", "9090")),
-               Expect("7.3", "mon-01", ("9090", "connection refused"), outcome="error"))),
+               Expect("7.3", "mon-01", PROMETHEUS_REFUSES, outcome="error"))),
     # The database is what 2.3 checks: psql on db-01 finds no server on its socket, a fact
     # about the system (FAIL), as is the replica's WAL receiver having nobody to stream from.
     Down("database-down", "db-01", r.PG_UNIT,
          pre=(Expect("2.3", "db-01", ("PostgreSQL is down", "Is the server running")),
               Expect("2.3", "db-02", ("WAL receiver absent", "expected streaming"))),
+         # pg_isready from each declared client: nobody answers on 5432
+         during=(Expect("5.2", "db-01", ("5432", "web-01", "web-02", "no response",
+                                         "expected accepting connections")),),
          post=(Expect("7.1", "db-01", (r.PG_UNIT, "inactive", "expected active", "5432")),
                # the web hosts declare db-01:5432 a dependency: it really refuses them
                Expect("7.5", "web-01", ("5432", "cannot connect", "expected")),
@@ -170,18 +177,30 @@ DOWN = [
 ]
 
 
-@pytest.mark.parametrize("phase", ["pre", "post"])
+@pytest.fixture(scope="module")
+def healthy_during(fleet: Fleet, reports: Path) -> Seen:
+    """checks/during on the healthy fleet in its window state."""
+    with window_state(fleet):
+        seen = run_checks("during", fleet.inventory_path, reports, change=CHANGE)
+    assert unhealthy(seen, "during") == [], seen.explain()
+    return seen
+
+
+@pytest.mark.parametrize("phase", ["pre", "during", "post"])
 @pytest.mark.parametrize("down", [pytest.param(d, id=d.id) for d in DOWN])
 def test_service_down_errors_what_reads_through_it_and_fails_its_unit(
-        fleet: Fleet, healthy_pre: Seen, healthy_post: Seen, reports: Path, timeouts: Timeouts,
+        fleet: Fleet, request: pytest.FixtureRequest, reports: Path, timeouts: Timeouts,
         down: Down, phase: str) -> None:
-    healthy = healthy_pre if phase == "pre" else healthy_post
+    healthy: Seen = request.getfixturevalue(f"healthy_{phase}")
     # pre runs under their own change, so that the baseline post compares with stays healthy
     change = f"CHG-FAULT-{down.id}" if phase == "pre" else CHANGE
-    with faults.stop_unit(fleet, down.host, down.unit):
+    with contextlib.ExitStack() as held:
+        if phase == "during":
+            held.enter_context(window_state(fleet))
+        held.enter_context(faults.stop_unit(fleet, down.host, down.unit))
         seen = run_checks(phase, fleet.inventory_path, reports, change=change)
     assert seen.document["unreachable"] == {}
-    assert_fails_exactly(healthy, seen, down.pre if phase == "pre" else down.post)
+    assert_fails_exactly(healthy, seen, getattr(down, phase))
     assert_evidence_written(reports, change, phase)
     bounded(seen, healthy, endpoints_of(fleet, down.host) * timeouts.endpoint())
 
