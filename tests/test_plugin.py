@@ -208,6 +208,15 @@ def test_bad_window_and_limit_are_usage_errors(project: pytest.Pytester) -> None
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
     assert "ends before it starts" in err and "'nosuchgroup' matches no host" in err
+    assert "Could not match" not in result.stdout.str() + err  # ansible's warning: ours says it
+
+
+def test_a_misspelt_maintenance_type_gets_a_suggestion(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "--maintenance-type", "securty,xyz")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--maintenance-type securty: did you mean security?" in err
+    assert "--maintenance-type xyz: choose from security,application,infrastructure" in err
 
 
 def test_evidence_is_deterministic_json(project: pytest.Pytester) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import getpass
 import os
@@ -200,8 +201,10 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
             problems.append(f"--window: {exc}")
     types = tuple(t.strip() for t in (options.maintenance_types or "").split(",") if t.strip())
     bad_types = [t for t in types if t not in MAINTENANCE_TYPES]
-    if bad_types:
-        problems.append(f"--maintenance-type {','.join(bad_types)}: choose from "
+    for bad in bad_types:
+        close = difflib.get_close_matches(bad, MAINTENANCE_TYPES, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        problems.append(f"--maintenance-type {bad}: {hint}choose from "
                         f"{','.join(MAINTENANCE_TYPES)}")
     wait = 0.0
     if options.wait:
