@@ -326,3 +326,26 @@ def test_touches_a_file(runner):
     assert not marker.exists()
     sent = [e["command"] for e in doc["audit"]["local-a"]]
     assert sent and not any("restart" in c or "touch" in c for c in sent), sent
+
+
+def test_a_bad_signing_key_stops_the_run_before_any_host_is_asked(
+        project: pytest.Pytester) -> None:
+    """Hosts are probed while pytest collects, but only once options and keys are known good."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        hosts = project.path / "inventory" / "hosts.yml"
+        hosts.write_text(hosts.read_text().replace(
+            "        dead-01:", f"        watched-01: {{ansible_host: 127.0.0.1, ansible_port: {port}}}\n"
+                               "        dead-01:"))
+        (project.path / "key.pem").write_text("not a key\n")
+        (project.path / "key.pem").chmod(0o600)
+        (project.path / "cert.pem").write_text("not a certificate\n")
+        result = project.runpytest("checks/pre", "--no-prompt", "--sign-key", "key.pem",
+                                   "--sign-cert", "cert.pem")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert "cannot sign" in result.stderr.str()
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected: no host was asked

@@ -134,8 +134,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = run
     if opt.collectonly:
         return  # nothing ran: no evidence, no report, nothing to sign
-    if gather_early(config):
-        run.targets.facts.start()
     if getattr(opt, "xmlpath", None) is None:
         opt.xmlpath = str(run.artefact(".xml"))
     if hasattr(opt, "htmlpath") and not opt.htmlpath:
@@ -147,6 +145,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
         if signer is not None:
             config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+    if gather_early(config):  # last: bad options and keys stop the run before a host is asked
+        run.targets.facts.start()
 
 
 def gather_early(config: pytest.Config) -> bool:
