@@ -26,7 +26,7 @@ def test_catalog_has_the_91_items_of_15_sections() -> None:
 @pytest.mark.skipif(not SEED.exists(), reason="the seed checklist is not beside the repo")
 def test_titles_are_the_checklists_own_words() -> None:
     seed = SEED.read_text(encoding="utf-8")
-    titles = re.findall(r"^- \[ \] (.+?)\s*$", seed, re.M)
+    titles = re.findall(r"^- \[ \] (.+?)\s*$", seed, re.MULTILINE)
     assert [i.title for i in CAT.items] == titles
 
 
