@@ -184,3 +184,21 @@ def test_a_slow_endpoint_is_not_sampled_past_the_budget() -> None:
     finally:
         server.shutdown()
     assert state["latency_ms"] >= 600 and Slow.served == 2
+
+
+def test_latency_compares_each_endpoint_and_never_passes_on_nothing() -> None:
+    """7.2: a regression FAILS; an endpoint without a latency on one side cannot be compared,
+    and with nothing else wrong that is an ERROR (MissingData), not a quiet pass."""
+    fast, slow = {"latency_ms": 5.0}, {"latency_ms": 400.0}
+    was = {"endpoints": {"https://a/": fast, "https://b/": fast}}
+    assert compare.latency_regressed("h", was, {"endpoints": {"https://a/": fast,
+                                                              "https://b/": fast}}, 1.5) == []
+    assert compare.latency_regressed("h", was, {"endpoints": {"https://a/": slow,
+                                                              "https://b/": {}}}, 1.5) == [
+        "https://a/: 400 ms, was 5 ms before the window (allowed up to 55 ms)"]
+    with pytest.raises(MissingData, match=r"https://b/ \(no answer now\)"):
+        compare.latency_regressed("h", was, {"endpoints": {"https://a/": fast,
+                                                           "https://b/": {}}}, 1.5)
+    with pytest.raises(MissingData, match=r"https://c/ \(no answer before\)"):
+        compare.latency_regressed("h", {"endpoints": {}},
+                                  {"endpoints": {"https://c/": fast}}, 1.5)

@@ -236,15 +236,21 @@ def latency_regressed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
                       max_ratio: float, min_increase_ms: float = 50.0) -> Findings:
     """Endpoints slower than ``max_ratio`` times their pre-window latency, and by at least
     ``min_increase_ms`` (below that, a slower answer is noise, not a regression)."""
-    found = []
-    for url, old in was["endpoints"].items():
-        new = now["endpoints"].get(url, {})
+    found, unmeasured = [], []
+    for url in sorted(set(was["endpoints"]) | set(now["endpoints"])):
+        old, new = was["endpoints"].get(url, {}), now["endpoints"].get(url, {})
         if "latency_ms" not in old or "latency_ms" not in new:
+            missing = [when for when, side in (("before", old), ("now", new))
+                       if "latency_ms" not in side]
+            unmeasured.append(f"{url} (no answer {' or '.join(missing)})")
             continue
         limit = max(old["latency_ms"] * max_ratio, old["latency_ms"] + min_increase_ms)
         if new["latency_ms"] > limit:
             found.append(f"{url}: {new['latency_ms']:.0f} ms, was {old['latency_ms']:.0f} ms "
                          f"before the window (allowed up to {limit:.0f} ms)")
+    if unmeasured and not found:
+        # nothing compared is no evidence of "no worse": the endpoints' own checks say why
+        raise MissingData(f"{host}: latency not compared for {', '.join(unmeasured)}")
     return Findings(host, found)
 
 

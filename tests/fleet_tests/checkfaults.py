@@ -471,7 +471,8 @@ def errors_served(fleet: Fleet, query: str, above: float, seconds: int = 12) -> 
     """Prometheus answers HTTP 500 for a while (its admin API is off and a client keeps calling
     it), until ``query`` (an error rate over its 5xx) is above ``above``.
 
-    Nothing is left to undo, but the rate stays high for the query's range: run this last.
+    Undo waits (bounded) until the rate is back at or below ``above``: it stays high for the
+    query's range after the last error, and a later test on the same fleet must not see it.
     """
     mon = fleet.by_role("monitoring")[0]
     mon.exec(f"for i in $(seq 1 {seconds * 5}); do curl -s -o /dev/null -X POST "
@@ -483,7 +484,12 @@ def errors_served(fleet: Fleet, query: str, above: float, seconds: int = 12) -> 
         return float(result[0]["value"][1]) if result else 0.0
 
     bounded_wait(f"error rate above {above}", lambda: rate() > above, timeout=30)
-    return Fault("errors_served", mon.name, fleet, lambda: None)
+
+    def undo() -> None:
+        bounded_wait(f"error rate back to at most {above}", lambda: rate() <= above,
+                     timeout=240, interval=5)
+
+    return Fault("errors_served", mon.name, fleet, undo)
 
 
 def replica_behind(fleet: Fleet, seconds: float) -> Fault:
