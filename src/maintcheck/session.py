@@ -8,6 +8,7 @@ import getpass
 import os
 import platform
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,12 +96,21 @@ class Run:
         endpoints would cost every HTTP timeout again."""
         if "pre" not in self.options.phases:
             return None
-        hosts = {}
-        for host in self.targets.hosts:
-            result = self.targets.facts.results.get(host.name)
-            if isinstance(result, Facts) and host.name not in self.targets.unreachable:
-                hosts[host.name] = baseline.host_snapshot(
-                    host, result, self.http_options(host), self.targets.runners[host.name])
+        facts = self.targets.facts
+        facts.settle()  # a run whose checks needed no facts may still be gathering them
+        wanted = [(host, result) for host in self.targets.hosts
+                  if isinstance(result := facts.results.get(host.name), Facts)
+                  and host.name not in self.targets.unreachable]
+
+        def snapshot(pair: tuple[Host, Facts]) -> tuple[str, dict[str, Any]]:
+            host, result = pair
+            return host.name, baseline.host_snapshot(
+                host, result, self.http_options(host), self.targets.runners[host.name])
+
+        # hosts in parallel, as they were probed: each looks at its endpoints a few times
+        with ThreadPoolExecutor(max_workers=max(1, min(self.targets.concurrency,
+                                                       len(wanted)))) as pool:
+            hosts = dict(pool.map(snapshot, wanted))
         document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
                     "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
         return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
