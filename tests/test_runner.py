@@ -176,3 +176,10 @@ def test_host_key_causes_say_unknown_or_changed_and_what_to_do() -> None:
     assert "SHA256:b8XlF+Ay0aq2IEktoG/JV3BLK+AfNr6ibFMc3VE7XFQ" in changed
     assert "/tmp/kh:2 holds the old one" in changed
     assert "ssh-keygen -f /etc/mc/known_hosts -R HOST" in changed
+
+
+def test_a_silent_ssh_exit_255_says_the_connection_was_lost() -> None:
+    """A peer that dies mid-command: OpenSSH says why only below LogLevel=ERROR."""
+    assert ssh_cause("").startswith("connection lost: ssh exited 255 without a message")
+    assert ssh_cause("ssh: connect to host h port 22: Connection refused\n") == (
+        "ssh: connect to host h port 22: Connection refused")

@@ -317,7 +317,9 @@ def ssh_cause(stderr: str, transport: list[str] | None = None) -> str:
         for line in lines:
             if needle in line.lower():
                 return line
-    return lines[-1] if lines else "ssh exited 255 with no message"
+    # silent 255: OpenSSH logs a dead peer ("server not responding") below LogLevel=ERROR
+    return lines[-1] if lines else ("connection lost: ssh exited 255 without a message (the "
+                                    "host stopped answering or closed the connection)")
 
 
 def option_of(argv: list[str], name: str) -> str | None:
