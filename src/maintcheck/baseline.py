@@ -240,9 +240,10 @@ def latency_regressed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
     for url in sorted(set(was["endpoints"]) | set(now["endpoints"])):
         old, new = was["endpoints"].get(url, {}), now["endpoints"].get(url, {})
         if "latency_ms" not in old or "latency_ms" not in new:
-            missing = [when for when, side in (("before", old), ("now", new))
+            missing = [f"{when}: {side['error']}" if side.get("error") else when
+                       for when, side in (("before", old), ("now", new))
                        if "latency_ms" not in side]
-            unmeasured.append(f"{url} (no answer {' or '.join(missing)})")
+            unmeasured.append(f"{url} (no answer {'; '.join(missing)})")
             continue
         limit = max(old["latency_ms"] * max_ratio, old["latency_ms"] + min_increase_ms)
         if new["latency_ms"] > limit:
