@@ -169,3 +169,38 @@ def test_a_vault_encrypted_file_is_an_input_error_naming_it(tmp_path: Path) -> N
         inventory.load(tmp_path / "hosts.yml")
     [problem] = err.value.problems
     assert problem.startswith(f"{tmp_path / 'group_vars' / 'all.yml'}:1: a vault-encrypted file")
+
+
+def test_ansible_ssh_args_reach_ssh_after_maintchecks_own_options(tmp_path: Path) -> None:
+    """A bastion from the inventory (ProxyJump) is used; ssh keeps the first value of an
+    option, so maintcheck's own (host keys checked) come first."""
+    from maintcheck.runner import ssh_transport
+
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  vars:\n    ansible_ssh_common_args: -o ProxyJump=ops@bastion.example\n"
+        "  hosts:\n    a:\n      ansible_ssh_extra_args: \"-o 'ServerAliveInterval 20'x\"\n"
+        "    b:\n      ansible_ssh_extra_args: -J jump -C\n")})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert "hosts.yml:6: ansible_ssh_extra_args: maintcheck sets ServerAliveInterval itself" in (
+        str(err.value))
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  vars:\n    ansible_ssh_common_args: -o ProxyJump=ops@bastion.example\n"
+        "  hosts:\n    b:\n      ansible_ssh_extra_args: -C\n")})
+    host = inventory.load(tmp_path / "hosts.yml").host("b")
+    assert host.ssh_args == ("-o", "ProxyJump=ops@bastion.example", "-C")
+    argv = ssh_transport(address="b", port=22, user=None, identity=None, known_hosts="/kh",
+                         connect_timeout=5, control_dir=tmp_path, extra=host.ssh_args)
+    assert argv[-4:] == ["-o", "ProxyJump=ops@bastion.example", "-C", "b"]
+    assert argv.index("StrictHostKeyChecking=yes") < argv.index("ProxyJump=ops@bastion.example")
+
+
+@pytest.mark.parametrize("args", ["-o StrictHostKeyChecking=no", "-oUserKnownHostsFile=/dev/null",
+                                  "-o 'ControlPath none'", "-t", "-o \"unbalanced"])
+def test_ssh_args_that_would_weaken_or_break_maintcheck_are_input_errors(
+        tmp_path: Path, args: str) -> None:
+    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a:\n      ansible_ssh_common_args: "
+                                  f"{json.dumps(args)}\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert "hosts.yml:4: ansible_ssh_common_args: " in str(err.value)

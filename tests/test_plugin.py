@@ -349,3 +349,16 @@ def test_a_bad_signing_key_stops_the_run_before_any_host_is_asked(
         listener.setblocking(False)
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected: no host was asked
+
+
+def test_the_inventorys_ssh_arguments_reach_ssh(project: pytest.Pytester) -> None:
+    """ansible_ssh_common_args (here a ProxyCommand that fails) is what ssh runs with: the
+    unreachable host's cause is the proxy's, not the closed port's."""
+    hosts = project.path / "inventory" / "hosts.yml"
+    hosts.write_text(hosts.read_text().replace(
+        "    gone:\n", "    gone:\n      vars:\n"
+                      "        ansible_ssh_common_args: -o ProxyCommand=false\n"))
+    result = project.runpytest("checks/pre", "--no-prompt", "--limit", "gone")
+    cause = evidence(project)["unreachable"]["dead-01"]
+    assert "refused" not in cause and "closed" in cause.lower(), cause
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import os
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,8 @@ class Host:
     groups: tuple[str, ...]
     expect: Expectations = field(repr=False, compare=False)
     variables: Mapping[str, Any] = field(repr=False, compare=False)
+    # ansible_ssh_common_args + ansible_ssh_extra_args (a ProxyJump, say), after maintcheck's own
+    ssh_args: tuple[str, ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return self.name
@@ -115,9 +118,10 @@ def load(path: str | Path) -> Inventory:
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
         expect, host_problems = validate(host_vars)
-        for problem in host_problems:
+        ssh_args, ssh_problems = ssh_args_of(host_vars)
+        for problem in host_problems + ssh_problems:
             found[problem] = None
-        hosts.append(make_host(name, host_vars, groups, expect))
+        hosts.append(make_host(name, host_vars, groups, expect, ssh_args))
     if not hosts:
         found["the inventory has no hosts"] = None
     if found:
@@ -218,7 +222,7 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
                            and not k.startswith(("ansible_", "inventory_", "group_names",
                                                  "groups", "omit", "playbook_dir"))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
-                                  if k.startswith(PREFIX)}
+                                  if k.startswith(PREFIX) or k in SSH_ARG_VARS}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
     except AnsibleError as exc:
         raise InputError(str(source), [ansible_message(exc)]) from None
@@ -309,8 +313,56 @@ def ansible_message(exc: BaseException) -> str:
     return ": ".join(parts)
 
 
+# ssh options maintcheck sets itself, which an inventory's ssh arguments may not change: host
+# keys are always checked, never interactively, and connections are maintcheck's to reuse
+OWN_SSH_OPTIONS = frozenset(o.lower() for o in (
+    "StrictHostKeyChecking", "UserKnownHostsFile", "GlobalKnownHostsFile", "KnownHostsCommand",
+    "BatchMode", "ControlMaster", "ControlPath", "ControlPersist", "ConnectTimeout",
+    "ConnectionAttempts", "ServerAliveInterval", "ServerAliveCountMax", "LogLevel",
+    "PermitLocalCommand", "LocalCommand", "RemoteCommand", "RequestTTY"))
+SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
+
+
+def ssh_args_of(host_vars: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:
+    """The inventory's extra ssh arguments, split as a shell would, and what is wrong with them.
+
+    ``-o ProxyJump=bastion`` or ``-J bastion`` pass; an option maintcheck sets itself
+    (``-o StrictHostKeyChecking=no``) is an input error, not silently overridden either way.
+    """
+    origins: Mapping[str, str] = host_vars.get("_origins", {})
+    args: list[str] = []
+    problems = []
+    for var in SSH_ARG_VARS:
+        value = host_vars.get(var)
+        if value in (None, ""):
+            continue
+        where = origins.get(var) or "inventory"
+        try:
+            words = shlex.split(str(value))
+        except ValueError as exc:
+            problems.append(f"{where}: {var}: {exc}")
+            continue
+        for i, word in enumerate(words):
+            option = ""
+            if word == "-o" and i + 1 < len(words):
+                option = words[i + 1]
+            elif word.startswith("-o") and len(word) > 2:
+                option = word[2:]
+            name = option.replace(" ", "=").split("=", 1)[0].strip().lower()
+            if name in OWN_SSH_OPTIONS:
+                problems.append(
+                    f"{where}: {var}: maintcheck sets {option.split('=')[0].split()[0]} itself "
+                    "(host keys are always checked, never by prompt; connections are its own "
+                    "to reuse): remove it, or override the variable for maintcheck's inventory")
+            elif word in {"-G", "-M", "-N", "-f", "-t", "-tt", "-W", "-O", "-S"}:
+                problems.append(f"{where}: {var}: ssh {word} would change how maintcheck "
+                                "connects or what it runs: remove it")
+        args += words
+    return tuple(args), problems
+
+
 def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
-              expect: Expectations) -> Host:
+              expect: Expectations, ssh_args: tuple[str, ...] = ()) -> Host:
     connection = host_vars.get("ansible_connection")
     local = connection == "local"
     return Host(
@@ -325,6 +377,7 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
         groups=tuple(groups),
         expect=expect,
         variables={k: v for k, v in host_vars.items() if k != "_origins"},
+        ssh_args=ssh_args,
     )
 
 

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,8 +331,12 @@ def option_of(argv: list[str], name: str) -> str | None:
 
 def ssh_transport(*, address: str, port: int, user: str | None, identity: str | None,
                   known_hosts: str, connect_timeout: int, control_dir: Path,
-                  control_name: str = "%C") -> list[str]:
-    """The OpenSSH argv prefix: host keys checked, multiplexed, dead peers detected."""
+                  control_name: str = "%C", extra: Sequence[str] = ()) -> list[str]:
+    """The OpenSSH argv prefix: host keys checked, multiplexed, dead peers detected.
+
+    ``extra`` (the inventory's ``ansible_ssh_common_args``/``_extra_args``: a ProxyJump, say)
+    comes after maintcheck's own options, and ssh keeps the first value it is given.
+    """
     argv = [
         "ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
         "-o", f"UserKnownHostsFile={os.path.expanduser(known_hosts)}",
@@ -346,7 +351,7 @@ def ssh_transport(*, address: str, port: int, user: str | None, identity: str | 
         argv += ["-i", os.path.expanduser(identity), "-o", "IdentitiesOnly=yes"]
     if user:
         argv += ["-l", user]
-    return [*argv, address]
+    return [*argv, *extra, address]
 
 
 # OpenSSH's multiplexing protocol (PROTOCOL.mux): length-prefixed packets, a hello each way.

@@ -121,7 +121,7 @@ class Targets:
                 address=host.address, port=host.port, user=host.user, identity=host.identity,
                 known_hosts=host.expect.known_hosts,
                 connect_timeout=host.expect.connect_timeout, control_dir=self.control_dir,
-                control_name=Connections.name(host.name))
+                control_name=Connections.name(host.name), extra=host.ssh_args)
         if host.become:
             transport = [*(transport or []), "sudo", "-n", "--"] if transport else None
         return CommandRunner(host.name, transport, redactor=self.redactor,
