@@ -117,6 +117,7 @@ class Run:
 
     def worker_output(self) -> dict[str, Any]:
         """What a pytest-xdist worker learnt that the controller's evidence needs."""
+        self.targets.facts.settle()  # its early probing, if no check waited for it
         return {
             "audit": {name: r.inner.audit.entries for name, r in self.targets.runners.items()
                       if r.inner.audit.entries},
