@@ -30,6 +30,8 @@ os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,yaml,ini,auto")
 
 PERCENT_VARS = ("disk_max_percent", "inode_max_percent", "memory_max_percent")
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
+# ansible's own variables, not the inventory's
+MAGIC_VARS = ("inventory_", "group_names", "groups", "omit", "playbook_dir")
 
 
 class Expectations(Mapping[str, Any]):
@@ -214,13 +216,14 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
         result = []
         for host in manager.get_hosts("all"):
             host_vars = variables.get_vars(host=host, include_hostvars=False)
-            sealed = {k: seal(v) for k, v in host_vars.items()}  # vault values never decrypted
+            # vault values are never decrypted; ansible's own variables (``groups`` names every
+            # host of the inventory, for every host) hold none and are left as they are
+            sealed = {k: v if k.startswith(MAGIC_VARS) else seal(v) for k, v in host_vars.items()}
             templar = Templar(loader=loader, variables=sealed)
             merged = {k: resolve(templar, v, sealed) for k, v in sealed.items()
                       if k.startswith(("ansible_", PREFIX))}
             merged.update({k: v for k, v in sealed.items() if k not in merged
-                           and not k.startswith(("ansible_", "inventory_", "group_names",
-                                                 "groups", "omit", "playbook_dir"))})
+                           and not k.startswith(("ansible_", *MAGIC_VARS))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
                                   if k.startswith(PREFIX) or k in SSH_ARG_VARS}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
@@ -231,17 +234,23 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
 
 def seal(value: Any) -> Any:
     """The value with every vault-encrypted string (``!vault``) replaced by a
-    :class:`~maintcheck.redact.Vaulted`, which reads as ``***``: maintcheck never decrypts."""
+    :class:`~maintcheck.redact.Vaulted`, which reads as ``***``: maintcheck never decrypts.
+    A value holding none is returned as it is (one walk over it)."""
     from ansible.parsing.vault import VaultHelper
 
-    ciphertext = VaultHelper.get_ciphertext(value, with_tags=False)
-    if ciphertext is not None:
-        return Vaulted(ciphertext)
-    if isinstance(value, Mapping) and any(vaulted(v) for v in value.values()):
-        return {k: seal(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and any(vaulted(v) for v in value):
-        return [seal(v) for v in value]
-    return value
+    def walk(v: Any) -> Any:
+        ciphertext = VaultHelper.get_ciphertext(v, with_tags=False)
+        if ciphertext is not None:
+            return Vaulted(ciphertext)
+        if isinstance(v, Mapping):
+            out = {k: walk(x) for k, x in v.items()}
+            return out if any(out[k] is not x for k, x in v.items()) else v
+        if isinstance(v, (list, tuple)):
+            items = [walk(x) for x in v]
+            return items if any(a is not b for a, b in zip(items, v, strict=True)) else v
+        return v
+
+    return walk(value)
 
 
 def vaulted(value: Any) -> bool:
