@@ -41,6 +41,6 @@ def test_performance_impact_assessed(target, before, after, compare, record_prop
     """A pre-versus-post table of host metrics and endpoint latency, with deltas."""
     table = compare.impact_table(before, after)
     record_property("impact", table)
-    missing = [row["metric"] for row in table if row["before"] is not None and row["after"] is None]
+    missing = compare.missing_now(table)
     assert missing == [], (f"{target.name}: metrics measured before the window are missing now: "
                            f"{missing}")

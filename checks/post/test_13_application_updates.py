@@ -36,6 +36,6 @@ def test_application_performance_impact_assessed(target, before, after, compare,
     table = [row for row in compare.impact_table(before, after)
              if row["metric"].startswith("latency")]
     record_property("impact", table)
-    missing = [row["metric"] for row in table if row["before"] is not None and row["after"] is None]
+    missing = compare.missing_now(table)
     assert missing == [], (f"{target.name}: endpoints answered before the window and not now: "
                            f"{missing}")

@@ -273,5 +273,10 @@ def impact_table(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[st
                  b, (int, float)) else None} for name, b, a in rows]
 
 
+def missing_now(table: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The metrics of an :func:`impact_table` measured before the window and not now."""
+    return [row["metric"] for row in table if row["before"] is not None and row["after"] is None]
+
+
 def count_firing(state: Mapping[str, Any]) -> int | None:
     return len(state["firing"]) if "firing" in state else None
