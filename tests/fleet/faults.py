@@ -61,7 +61,8 @@ def _service(unit: str) -> str:
     return unit if "." in unit else f"{unit}.service"
 
 
-def _wait_unit(host: Host, unit: str, state: str, timeout: float = 30) -> None:
+def wait_unit(host: Host, unit: str, state: str, timeout: float = 30) -> None:
+    """Wait (bounded) until ``unit`` on ``host`` is in ``state`` (active, inactive, ...)."""
     bounded_wait(f"{host.name}: {unit} {state}",
                  lambda: observe.unit_state(host, unit) == state, timeout=timeout)
 
@@ -72,11 +73,11 @@ def stop_unit(fleet: Fleet, host: str, unit: str) -> Fault:
     """``systemctl stop`` a unit; undo starts it."""
     h = fleet.host(host)
     h.systemctl("stop", unit)
-    _wait_unit(h, unit, "inactive")
+    wait_unit(h, unit, "inactive")
 
     def undo() -> None:
         h.systemctl("start", unit)
-        _wait_unit(h, unit, "active")
+        wait_unit(h, unit, "active")
 
     return Fault("stop_unit", f"{host}:{unit}", fleet, undo)
 
@@ -88,14 +89,14 @@ def fail_unit(fleet: Fleet, host: str, unit: str) -> Fault:
     h.write_file(dropin, "[Service]\nRestart=no\n")
     h.systemctl("daemon-reload")
     h.systemctl("kill", "--signal=SIGKILL", svc)
-    _wait_unit(h, svc, "failed")
+    wait_unit(h, svc, "failed")
 
     def undo() -> None:
         h.exec(["rm", "-f", dropin])
         h.systemctl("daemon-reload")
         h.systemctl("reset-failed", svc)
         h.systemctl("start", svc)
-        _wait_unit(h, svc, "active")
+        wait_unit(h, svc, "active")
 
     return Fault("fail_unit", f"{host}:{svc}", fleet, undo)
 

@@ -184,20 +184,15 @@ def together(fleet: Fleet, name: str, *steps: Callable[[], Fault]) -> Fault:
 
 # --- units -------------------------------------------------------------------------------------
 
-def _wait_state(h: Host, unit: str, state: str) -> None:
-    bounded_wait(f"{h.name}: {unit} {state}", lambda: observe.unit_state(h, unit) == state,
-                 timeout=30)
-
-
 def start_unit(fleet: Fleet, host: str, unit: str) -> Fault:
     """Start a unit that should be stopped (left running through the window); undo stops it."""
     h = fleet.host(host)
     h.systemctl("start", unit)
-    _wait_state(h, unit, "active")
+    faults.wait_unit(h, unit, "active")
 
     def undo() -> None:
         h.systemctl("stop", unit)
-        _wait_state(h, unit, "inactive")
+        faults.wait_unit(h, unit, "inactive")
 
     return Fault("start_unit", f"{host}:{unit}", fleet, undo)
 
@@ -206,11 +201,11 @@ def stop_log_shipper(fleet: Fleet, host: str) -> Fault:
     """Stop rsyslog with its socket: stopped alone, the next log line would start it again."""
     h = fleet.host(host)
     h.systemctl("stop", "syslog.socket", "rsyslog.service")
-    _wait_state(h, "rsyslog.service", "inactive")
+    faults.wait_unit(h, "rsyslog.service", "inactive")
 
     def undo() -> None:
         h.systemctl("start", "syslog.socket", "rsyslog.service")
-        _wait_state(h, "rsyslog.service", "active")
+        faults.wait_unit(h, "rsyslog.service", "active")
 
     return Fault("stop_log_shipper", f"{host}:rsyslog", fleet, undo)
 
@@ -223,7 +218,7 @@ def run_fails(fleet: Fleet, host: str, unit: str) -> Fault:
     h.write_file(dropin, "[Service]\nExecStart=\nExecStart=/bin/false\n")
     h.systemctl("daemon-reload")
     h.systemctl("start", unit, check=False)
-    _wait_state(h, unit, "failed")
+    faults.wait_unit(h, unit, "failed")
 
     def undo() -> None:
         h.exec(["rm", "-f", dropin])
@@ -242,7 +237,7 @@ def run_in_progress(fleet: Fleet, host: str, unit: str) -> Fault:
     h.write_file(dropin, "[Service]\nExecStartPre=/bin/sleep 600\n")
     h.systemctl("daemon-reload")
     h.systemctl("start", "--no-block", unit)
-    _wait_state(h, unit, "activating")
+    faults.wait_unit(h, unit, "activating")
 
     def undo() -> None:
         h.systemctl("stop", unit)
