@@ -228,6 +228,14 @@ def unhealthy(seen: Seen, phase: str) -> list[str]:
     return problems
 
 
+def run_healthy(phase: str, inventory: Path, reports: Path, *, change: str) -> Seen:
+    """:func:`run_checks` on the healthy fleet, which must pass every automated item (or give
+    it no target): what fault runs are compared with, or the pre run a post run needs."""
+    seen = run_checks(phase, inventory, reports, change=change)
+    assert unhealthy(seen, phase) == [], seen.explain()
+    return seen
+
+
 def not_applicable(seen: Seen) -> dict[str, str]:
     """Automated items reported not applicable, with the reason each gives."""
     return {c.item: c.message for c in seen.automated() if c.outcome == "not applicable"}

@@ -29,6 +29,7 @@ from fleet_tests.checkrun import (
     Seen,
     assert_fails_exactly,
     run_checks,
+    run_healthy,
     unhealthy,
 )
 
@@ -42,16 +43,13 @@ COMES_BACK_AFTER = 20.0  # seconds after post starts
 def reports(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The change's evidence folder, with the pre run on the healthy fleet (and its baseline)."""
     reports = tmp_path_factory.mktemp("compare-evidence")
-    pre = run_checks("pre", fleet.inventory_path, reports, change=CHANGE)
-    assert unhealthy(pre, "pre") == [], pre.explain()
+    run_healthy("pre", fleet.inventory_path, reports, change=CHANGE)
     return reports
 
 
 @pytest.fixture(scope="module")
 def healthy(fleet: Fleet, reports: Path) -> Seen:
-    seen = run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE)
-    assert unhealthy(seen, PHASE) == [], seen.explain()
-    return seen
+    return run_healthy(PHASE, fleet.inventory_path, reports, change=CHANGE)
 
 
 class TableParser(HTMLParser):
