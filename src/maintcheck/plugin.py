@@ -150,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def gather_early(config: pytest.Config) -> bool:
-    """Probe the hosts while pytest collects (the probe then costs no extra wall time)?
+    """Probe the hosts while pytest collects (the probe overlaps collection)?
 
     Not when the operator may be asked about manual items first (the facts would be as old as
     the answers take), not when ``-k``/``-m`` may select few hosts, and not on an xdist
