@@ -33,7 +33,10 @@ files() {{  # path, mode, owner, group, size, and content hash of every file und
 }}
 section packages; sha256sum /var/lib/dpkg/status | cut -d' ' -f1
 section units
-systemctl list-units --all --full --no-legend --plain | awk '{{print $1, $2, $3, $4}}' \\
+# a timer's sub-state is "running" while its service runs and "waiting" between runs: it
+# moves on its own, so a timer shows only whether it is loaded and active
+systemctl list-units --all --full --no-legend --plain \\
+  | awk '{{if ($1 ~ /\\.timer$/) print $1, $2, $3; else print $1, $2, $3, $4}}' \\
   | grep -vE '{MOVES_ON_ITS_OWN}' | sort
 section processes  # a restarted service has a new main PID
 systemctl list-units --type=service --state=running --full --no-legend --plain \\
