@@ -69,3 +69,40 @@ def test_the_newest_backup_is_hashed_and_its_sidecar_read(tmp_path: Path) -> Non
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_directory_lists_its_first_entries_dot_files_and_dangling_links_too(tmp_path: Path
+                                                                             ) -> None:
+    """A directory's entries come from the shell's own globbing, capped at 20."""
+    many, few = tmp_path / "many", tmp_path / "few"
+    many.mkdir()
+    few.mkdir()
+    for i in range(25):
+        (many / f"f{i:02}").write_text("")
+    (few / ".hidden").write_text("")
+    (few / "..odd").write_text("")
+    (few / "gone").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    facts = parse("local", probe(PATHS=[str(many), str(few), str(tmp_path / "empty")]))
+    assert len(facts.path(str(many)).entries) == 20
+    assert sorted(facts.path(str(few)).entries) == [str(few / n) for n in ("..odd", ".hidden",
+                                                                          "gone")]
+    assert facts.path(str(tmp_path / "empty")).entries == ()
+
+
+def test_cpus_processes_and_listening_ports_match_this_machine() -> None:
+    """Read without getconf, ps or a plain ss, they agree with what Python sees here."""
+    facts = parse("local", probe())
+    assert facts.cpus == os.cpu_count()  # the online CPUs, as getconf _NPROCESSORS_ONLN
+    assert "sh" in facts.processes  # the probe itself
+    assert facts.processes >= {
+        Path(f"/proc/{pid}/comm").read_text().strip() for pid in ("1", str(os.getpid()))}
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True)
+    expected = {int(line.split()[3].rpartition(":")[2]) for line in listening.stdout.splitlines()}
+    assert facts.listening_ports == expected
+
+
+def test_an_online_cpu_list_is_counted() -> None:
+    text = "@@maintcheck nproc\nonline 0-3,6,8-9\n@@maintcheck end\n"
+    assert parse("h", text).cpus == 7
+    assert parse("h", "@@maintcheck nproc\n4\n@@maintcheck end\n").cpus == 4  # getconf's answer

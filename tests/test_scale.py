@@ -90,9 +90,9 @@ def test_idle_connections_are_bounded_and_all_closed_at_the_end(
 
 
 def test_listening_ports_from_ss_or_proc_agree() -> None:
-    ss = ("State  Recv-Q Send-Q Local Address:Port Peer Address:Port\n"
-          "LISTEN 0      128          0.0.0.0:22        0.0.0.0:*\n"
-          "LISTEN 0      511             [::]:443          [::]:*\n")
+    ss = ("Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"  # ss state listening
+          "0      128          0.0.0.0:22        0.0.0.0:*\n"
+          "0      511             [::]:443          [::]:*\n")
     proc = ("  sl  local_address rem_address   st tx_queue rx_queue\n"
             "   0: 00000000:0016 00000000:0000 0A 00000000:00000000\n"
             "   1: 0100007F:1F90 0100007F:D2A4 01 00000000:00000000\n"

@@ -119,7 +119,15 @@ class Facts:
 
     @property
     def cpus(self) -> int:
-        return int(self.section("nproc").split()[0])
+        """Online CPUs: counted from the kernel's list (``online 0-3,6`` is 5), or as given."""
+        words = self.section("nproc").split()
+        if words[:1] != ["online"]:
+            return int(words[0])
+        count = 0
+        for span in words[1].split(","):
+            first, _, last = span.partition("-")
+            count += int(last or first) - int(first) + 1
+        return count
 
     @property
     def load5(self) -> float:
@@ -163,13 +171,13 @@ class Facts:
 
     @property
     def listening_ports(self) -> set[int]:
-        """TCP ports listened on: from ``ss -ltn``, or /proc/net/tcp where ss is missing."""
+        """TCP ports listened on: from ``ss -tn state listening``, or /proc/net/tcp where ss is missing."""
         ports = set()
         if "listen" in self.raw:
             for line in self.raw["listen"].splitlines():
-                parts = line.split()  # LISTEN 0 128 0.0.0.0:22 0.0.0.0:*
-                port = parts[3].rpartition(":")[2] if len(parts) > 3 else ""
-                if parts[0] == "LISTEN" and port.isdigit():
+                parts = line.split()  # 0 128 0.0.0.0:22 0.0.0.0:* (state listening: no State)
+                port = parts[2].rpartition(":")[2] if len(parts) > 2 else ""
+                if parts[0].isdigit() and port.isdigit():
                     ports.add(int(port))
             return ports
         for line in self.section("tcp").splitlines():

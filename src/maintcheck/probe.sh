@@ -16,15 +16,19 @@ section hostname
 pid1=; { read -r pid1 < /proc/1/comm; } 2>/dev/null
 section pid1; printf '%s\n' "$pid1"
 section loadavg; read -r line < /proc/loadavg; printf '%s\n' "$line"
-section nproc; getconf _NPROCESSORS_ONLN 2>/dev/null || nproc
-section meminfo; cat /proc/meminfo
+# the online CPUs as the kernel lists them ("0-3,6"); the controller counts them
+section nproc
+{ read -r cpus < /sys/devices/system/cpu/online && printf 'online %s\n' "$cpus"; } 2>/dev/null \
+  || getconf _NPROCESSORS_ONLN 2>/dev/null || nproc
+section meminfo; while read -r line; do printf '%s\n' "$line"; done < /proc/meminfo
 section df; df -P -T 2>/dev/null
 section dfi; df -P -i 2>/dev/null
 # ss asks the kernel for listening sockets only; /proc/net/tcp walks the whole connection
-# table of the machine (10 ms on a host with a large one). Without a working ss: the latter.
-listen=; have ss && listen=$(ss -ltn 2>/dev/null)
+# table of the machine (10 ms on a host with a large one). Without a working ss (no socket
+# listed, not even our own sshd's): the latter. An explicit state filter halves ss's time.
+listen=; have ss && listen=$(ss -tn state listening 2>/dev/null)
 case $listen in
-  *LISTEN*) section listen; printf '%s\n' "$listen" ;;
+  *"$IFS"[0-9]*) section listen; printf '%s\n' "$listen" ;;
   *) section tcp; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null ;;
 esac
 section now; date +%s
@@ -40,7 +44,8 @@ if have systemctl && [ "$pid1" = systemd ]; then
       $UNITS 2>&1
   fi
 fi
-section processes; ps -eo comm= 2>/dev/null
+section processes  # every process's name, as `ps -eo comm=` gives it, from one cat
+if [ -r /proc/1/comm ]; then cat /proc/[0-9]*/comm 2>/dev/null; else ps -eo comm= 2>/dev/null; fi
 
 if have dpkg-query; then
   section packages; dpkg-query -W -f '${Package}\t${Version}\t${db:Status-Abbrev}\n' 2>/dev/null
@@ -76,7 +81,14 @@ for p in $PATHS; do
   for line in $sums; do
     case $line in *"  $p") printf '%s\n' "${line%% *}"; break ;; esac
   done
-  if [ -d "$p" ]; then find "$p" -mindepth 1 -maxdepth 1 2>/dev/null | head -n 20; fi
+  if [ -d "$p" ] && [ ! -L "$p" ]; then  # its first 20 entries, dot files too, no process
+    set +f; n=0
+    for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do
+      if [ -e "$e" ] || [ -L "$e" ]; then printf '%s\n' "$e"; n=$((n + 1)); fi
+      [ "$n" -lt 20 ] || break
+    done
+    set -f
+  fi
 done
 for p in $CONTENTS; do
   section "content $p"
