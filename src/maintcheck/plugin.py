@@ -25,7 +25,6 @@ from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
-from maintcheck.schedule import ReadyFirst
 from maintcheck.session import Options, Run, build
 from maintcheck.signing import Signer, SigningError, load_signer, sign_directory
 from maintcheck.targets import NotApplicable
@@ -309,43 +308,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if answer.status == "no":
         pytest.fail(f"{answer.by} answered no at {answer.at}: {answer.note or 'no note'}",
                     pytrace=False)
-    return True
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtestloop(session: pytest.Session) -> bool | None:
-    """Run each host's checks as soon as its facts are in, while the other hosts are probed.
-
-    pytest's own loop, in another order: an item runs with the item that will follow it as
-    ``nextitem``, so fixtures are torn down as they would be.
-    """
-    config = session.config
-    run = config.stash.get(RUN, None)
-    xdist = hasattr(config, "workerinput") or getattr(config.option, "numprocesses", None)
-    if run is None or xdist or config.option.collectonly or session.testsfailed:
-        return None  # pytest's loop (or pytest-xdist's) as it is
-    facts = run.targets.facts
-
-    def host_of(item: pytest.Item) -> str | None:
-        callspec = getattr(item, "callspec", None)
-        target = callspec.params.get("target") if callspec else None
-        return target.name if isinstance(target, Host) else None
-
-    def arrival() -> bool:  # bounded: the probing ends within its connect and command timeouts
-        # for half of the hosts still out: each pass then takes a batch of hosts through the
-        # modules, and there are a few passes, not one per host
-        return facts.wait_for_more(5.0, share=0.5)
-
-    order = ReadyFirst(session.items, key=host_of, ready=facts.ready, progress=facts.progress)
-    item = order.take(arrival)
-    while item is not None:
-        nextitem = order.take(arrival)
-        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
-        if session.shouldfail:
-            raise session.Failed(session.shouldfail)
-        if session.shouldstop:
-            raise session.Interrupted(session.shouldstop)
-        item = nextitem
     return True
 
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from xml.etree import ElementTree
 
 import pytest
-from fleet import faults
 from fleet.bare import BareFleet, bare_spec
 from fleet.host import bounded_wait
 from fleet.state import RunState
-from fleet_tests.checkrun import run_checks
 
 from maintcheck import inventory
 from maintcheck.redact import Redactor
@@ -62,23 +59,3 @@ def masters_of(control_dir: Path) -> list[Path]:
         except OSError:
             continue
     return found
-
-
-def test_a_slow_host_holds_up_its_own_checks_only(bare: BareFleet, tmp_path: Path) -> None:
-    """While one host is still being probed, every check of the hosts that answered runs;
-    the slow host's checks come after, with the outcomes a healthy host gets."""
-    slow = faults.slow_link(bare, "b-002")  # its probe's answer takes seconds to arrive
-    try:
-        seen = run_checks("pre", bare.inventory_path, tmp_path, change="BARE-ORDER", types="")
-    finally:
-        slow.revert()
-    order = [case.get("name", "") for case in
-             ElementTree.parse(tmp_path / "BARE-ORDER" / "pre.xml").iter("testcase")]
-    hosts = [name.rpartition("[")[2].rstrip("]") for name in order]
-    first_slow = hosts.index("b-002")
-    assert {"b-000", "b-001"} & set(hosts[first_slow:]) == set(), order
-    outcomes = {host: sorted((c.item, c.test, c.outcome) for c in seen.cells.values()
-                             if c.host == host) for host in bare.hosts}
-    assert outcomes["b-002"] == outcomes["b-000"] == outcomes["b-001"], seen.explain()
-    slow_outcomes = {c.outcome for c in seen.automated() if c.host == "b-002"}
-    assert "passed" in slow_outcomes and not {"error", "failed"} & slow_outcomes
