@@ -6,7 +6,7 @@ import hashlib
 import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import resources
@@ -390,59 +390,24 @@ class FactCache:
     results: dict[str, Facts | CheckError] = field(default_factory=dict)
     update_results: dict[str, Facts | CheckError] = field(default_factory=dict)
     _early: threading.Thread | None = field(default=None, init=False, repr=False)
-    # told each time a host's result comes in, so a check waits for its own host only
-    _arrived: threading.Condition = field(default_factory=threading.Condition, init=False,
-                                          repr=False)
-    _early_done: bool = field(default=False, init=False, repr=False)
 
     def start(self) -> None:
         """Start gathering every host's facts in the background, while pytest collects.
 
-        :meth:`get` waits for its own host's result only, every other method for all of them;
-        the gathering is bounded by the connect and command timeouts, so those waits are too.
+        Every other method first waits for it; the gathering is bounded by the connect and
+        command timeouts, so that wait is too.
         """
         if self._early is None and self.hosts:
-            self._early = threading.Thread(target=self._gather_early, name="maintcheck-facts",
-                                           daemon=True)
+            self._early = threading.Thread(target=self.gather, args=(list(self.hosts),),
+                                           name="maintcheck-facts", daemon=True)
             self._early.start()
-
-    def _gather_early(self) -> None:
-        try:
-            self.gather(list(self.hosts))
-        finally:
-            with self._arrived:
-                self._early_done = True
-                self._arrived.notify_all()
 
     def settle(self) -> None:
         early, self._early = self._early, None
         if early is not None:
             early.join()
 
-    def ready(self, name: str) -> bool:
-        """Would :meth:`get` answer for this host without waiting for the early probing?"""
-        return self._early is None or self._early_done or name in self.results
-
-    def progress(self) -> int:
-        """Changes whenever a host's result comes in or the early probing ends."""
-        return len(self.results) + self._early_done
-
-    def wait_for_more(self, timeout: float, *, share: float = 0.0) -> bool:
-        """Block until more hosts' results come in (at least one, and at least ``share`` of
-        those still out), the early probing ends, or ``timeout``; True while it goes on."""
-        with self._arrived:
-            out = len(self.hosts) - len(self.results)
-            enough = len(self.results) + max(1, int(out * share))
-            self._arrived.wait_for(lambda: self.ready("") or len(self.results) >= enough,
-                                   timeout)
-            return not self.ready("")
-
     def get(self, host: Host) -> Facts:
-        """This host's facts; during the early probing it waits for this host's alone."""
-        with self._arrived:  # bounded: the probing is, by its connect and command timeouts
-            self._arrived.wait_for(lambda: self.ready(host.name))
-        if host.name in self.results:
-            return self._found(self.results[host.name])
         self.settle()
         if host.name not in self.results:
             self.gather([h for h in self.hosts if h.name not in self.results] or [host])
@@ -458,13 +423,8 @@ class FactCache:
                 found, updates=partial(self.updates_of, host))
 
         workers = max(1, min(self.concurrency, len(hosts)))
-        into = self.update_results if updates else self.results
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for done in as_completed([pool.submit(one, host) for host in hosts]):
-                name, result = done.result()
-                with self._arrived:
-                    into[name] = result
-                    self._arrived.notify_all()
+            (self.update_results if updates else self.results).update(pool.map(one, hosts))
 
     def updates_of(self, host: Host) -> Mapping[str, str]:
         """A host's pending-update sections; the first call probes every reachable host."""
