@@ -295,14 +295,14 @@ def test_host_killed_mid_run(fleet: Fleet, healthy_pre: Seen, reports: Path,
                              timeouts: Timeouts, killed: dict[str, faults.Fault]) -> None:
     """web-02 is killed once its facts are in: checks evaluated from those facts keep their
     outcome (the audit log dates the probe, before the death), what needed web-02 afterwards
-    is an ERROR, the host is listed unreachable, the verdict is ERROR, the baseline leaves it
+    is an ERROR, the host is listed unreachable, the verdict is not PASSED, the baseline leaves it
     out, and the run ends in bounded time with its evidence."""
     change = "CHG-FAULT-KILL"
     with start_checks("pre", fleet.inventory_path, reports, change=change) as running:
-        # Facts are gathered for every host at once, by the first check that needs them
-        # (1.6): once a 1.6 result is printed, web-02's probe has answered.
-        running.wait_for_line(lambda line: "test_newest_backups_are_recent_and_intact[" in line
-                              and line.rstrip().endswith("%]"), timeout=120)
+        # each host's checks run once its own probe has answered: once web-02's 1.6 result
+        # is printed, its facts are in
+        running.wait_for_line(lambda line: "test_newest_backups_are_recent_and_intact[web-02]"
+                              in line and line.rstrip().endswith("%]"), timeout=120)
         killed_at = dt.datetime.now(dt.UTC)
         killed["web-02"] = faults.kill_host(fleet, "web-02")
         seen = running.finish()
@@ -321,7 +321,9 @@ def test_host_killed_mid_run(fleet: Fleet, healthy_pre: Seen, reports: Path,
         Allow("mon-01", "failed", item="2.5", says=("web-02", "expected up")),
         LB_SEES_WEB_02,
     ])
-    assert seen.document["verdict"] == "ERROR"
+    # never PASSED; FAILED when a check of another host ran after the death and saw it
+    failed = any(c.outcome == "failed" for c in seen.automated())
+    assert seen.document["verdict"] == ("FAILED" if failed else "ERROR")
     assert_evidence_written(reports, change, "pre")
     # no baseline of a host that died during the run: post says so (ERROR), never compares
     # with half a snapshot, and the run does not wait on its endpoints
