@@ -299,8 +299,8 @@ def test_host_killed_mid_run(fleet: Fleet, healthy_pre: Seen, reports: Path,
     out, and the run ends in bounded time with its evidence."""
     change = "CHG-FAULT-KILL"
     with start_checks("pre", fleet.inventory_path, reports, change=change) as running:
-        # each host's checks run once its own probe has answered: once web-02's 1.6 result
-        # is printed, its facts are in
+        # Facts are gathered for every host at once, by the first check that needs them
+        # (1.6): once web-02's 1.6 result is printed, its probe has answered.
         running.wait_for_line(lambda line: "test_newest_backups_are_recent_and_intact[web-02]"
                               in line and line.rstrip().endswith("%]"), timeout=120)
         killed_at = dt.datetime.now(dt.UTC)
