@@ -19,9 +19,11 @@ from maintcheck.assess import Findings, version_key
 from maintcheck.errors import CheckError, MissingData
 from maintcheck.facts import Facts
 from maintcheck.inventory import Host
-from maintcheck.probes import http, postgres, prometheus, tls
 from maintcheck.runner import Runner
 
+# The probes (requests, cryptography) are imported where a snapshot or a comparison needs them,
+# not with this module: the plugin imports it before the first host is probed, and a run whose
+# hosts declare no endpoint never needs them.
 FILE = "baseline.json"
 LATENCY_SAMPLES = 3
 SAMPLING_BUDGET_MS = 1000.0  # a slower endpoint is measured once: its noise is relatively small
@@ -31,6 +33,8 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
                   runner: Runner | None = None) -> dict[str, Any]:
     """What one host looks like now: units, ports, packages, capacity, endpoints, certificates,
     and, where the inventory declares them, replication (``runner`` asks) and firing alerts."""
+    from maintcheck.probes import tls
+
     snap: dict[str, Any] = {
         "units": {name: unit.active_state for name, unit in sorted(facts.units.items())},
         "ports": sorted(facts.listening_ports),
@@ -62,6 +66,8 @@ def endpoint_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
     """Status and latency: the best of up to :data:`LATENCY_SAMPLES` answers, while they stay
     under :data:`SAMPLING_BUDGET_MS` in all. On a busy machine one answer in a few is slow for
     reasons that are not the endpoint's (a 4 ms page took 186 ms); a slow link slows them all."""
+    from maintcheck.probes import http
+
     try:
         seen = [http.fetch(url, **http_options)]
     except CheckError as exc:
@@ -78,6 +84,8 @@ def replication_state(runner: Runner, timeout: float) -> dict[str, Any]:
     """A replica's replay lag; ``lag_seconds`` is None unless it is in recovery and streams (a
     replica cut off from its primary has replayed all it knows: its 0 would be a lie). A paused
     replay still streams: its lag is real, and grows."""
+    from maintcheck.probes import postgres
+
     try:
         seen = postgres.replica_status(runner, timeout=timeout)
     except CheckError as exc:
@@ -90,6 +98,8 @@ def replication_state(runner: Runner, timeout: float) -> dict[str, Any]:
 
 def alert_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
     """The alerts firing now (neither silenced nor inhibited), each with a stable key."""
+    from maintcheck.probes import prometheus
+
     try:
         alerts = prometheus.firing_alerts(url, **http_options)
     except CheckError as exc:
@@ -194,6 +204,8 @@ def certificates_changed(host: str, was: Mapping[str, Any], now: Mapping[str, An
 def alerts_new(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
                min_severity: str) -> Findings:
     """Alerts at or above ``min_severity`` firing now that did not fire before the window."""
+    from maintcheck.probes import prometheus
+
     if "alerts" not in was:
         raise MissingData(f"{host}: the pre-maintenance baseline holds no alert state")
     old, new = was["alerts"], now.get("alerts", {})

@@ -10,7 +10,7 @@ import time
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,8 +26,10 @@ from maintcheck.htmlreport import HtmlReport, retry_line
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
 from maintcheck.session import Options, Run, build
-from maintcheck.signing import Signer, SigningError, load_signer, sign_directory
 from maintcheck.targets import NotApplicable
+
+if TYPE_CHECKING:
+    from maintcheck.signing import Signer
 
 RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
@@ -168,6 +170,8 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
     cert = config.option.sign_cert or config.getini("maintcheck_sign_cert")
     if not key and not cert:
         return None
+    from maintcheck.signing import SigningError, load_signer  # cryptography: only to sign
+
     if not key or not cert:
         raise pytest.UsageError("signing needs both --sign-key and --sign-cert")
     passphrase = os.environ.get(PASSPHRASE_ENV)
@@ -515,6 +519,8 @@ class Sealer:
     # innermost wrapper: after pytest-html and JUnit write, before the terminal summary
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        from maintcheck.signing import sign_directory
+
         result = yield
         self.run.signature = sign_directory(self.run.report_dir, self.signer)
         return result
