@@ -33,8 +33,6 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
                   runner: Runner | None = None) -> dict[str, Any]:
     """What one host looks like now: units, ports, packages, capacity, endpoints, certificates,
     and, where the inventory declares them, replication (``runner`` asks) and firing alerts."""
-    from maintcheck.probes import tls
-
     snap: dict[str, Any] = {
         "units": {name: unit.active_state for name, unit in sorted(facts.units.items())},
         "ports": sorted(facts.listening_ports),
@@ -48,18 +46,25 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         snap["endpoints"][spec["url"]] = endpoint_state(spec["url"], http_options)
     for spec in host.expect.tls:
         key = f"{spec['server_name']}@{spec['address']}"
-        try:
-            cert = tls.inspect(spec["address"], spec["server_name"],
-                               timeout=http_options["timeout"], ca_bundle=http_options["ca_bundle"])
-            snap["certificates"][key] = {"sha256": cert.fingerprint_sha256,
-                                         "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
-        except CheckError as exc:
-            snap["certificates"][key] = {"error": str(exc)}
+        snap["certificates"][key] = certificate_state(spec, http_options)
     if runner is not None and host.expect.postgres_role == "replica":
         snap["replication"] = replication_state(runner, host.expect.command_timeout)
     if host.expect.alertmanager_url:
         snap["alerts"] = alert_state(host.expect.alertmanager_url, http_options)
     return snap
+
+
+def certificate_state(spec: Mapping[str, Any], http_options: Mapping[str, Any]
+                      ) -> dict[str, Any]:
+    """The certificate a TLS endpoint serves: its fingerprint and expiry."""
+    from maintcheck.probes import tls
+
+    try:
+        cert = tls.inspect(spec["address"], spec["server_name"],
+                           timeout=http_options["timeout"], ca_bundle=http_options["ca_bundle"])
+    except CheckError as exc:
+        return {"error": str(exc)}
+    return {"sha256": cert.fingerprint_sha256, "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
 
 
 def endpoint_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
