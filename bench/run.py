@@ -15,9 +15,9 @@ a/c is the median of each round's ratio. It also measures ``--collect-only`` (st
 collection), where a's time went (bench/stopwatch.py marks the phases: launch to the first probe,
 the checks, the report writing), the probe's wall time (from the evidence's audit log) and so
 a minus the probe, the peak memory of the pytest process tree (the sum of the RSS of pytest and
-every ssh it started, ControlMaster processes included) and the load average. Every host is torn down at the end, also on error
-or Ctrl-C; a crashed run's leftovers go with the next run in that slot (or ``python -m fleet
-clean``).
+every ssh it started, ControlMaster processes included) and the load average. Every host is
+torn down at the end, also on error or Ctrl-C; a crashed run's leftovers go with the next run
+in that slot (or ``python -m fleet clean``).
 """
 
 from __future__ import annotations
