@@ -1,11 +1,11 @@
 """The benchmark's stopwatch inside ``pytest checks/pre``: ``-p stopwatch`` with bench/ on the path.
 
 It writes, to the file named by ``MAINTCHECK_BENCH_TIMING``, the wall-clock times (``time.time()``)
-at which the run's phases began: configured, collected, checks started, reports started
-(pytest_sessionfinish, before the evidence, pytest-html, JUnit and the signature are written)
-and reports written. The benchmark lines them up with its own start and end of the process and
-with the probe's times in the evidence's audit log. It only reads the clock: the run is the
-same with or without it.
+at which the run's phases began: configured, checks started, and reports started
+(pytest_sessionfinish, before the evidence, pytest-html, JUnit and the signature are written).
+The benchmark lines them up with its own start and end of the process and with the probe's
+times in the evidence's audit log. It only reads the clock: the run is the same with or
+without it.
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ def pytest_configure(config: pytest.Config) -> None:
     mark(config, "configured")
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    mark(session.config, "collected")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     mark(session.config, "checks")
@@ -43,9 +39,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
     mark(session.config, "reports")  # outermost: before maintcheck, pytest-html and JUnit write
-    result = yield
-    mark(session.config, "written")
-    return result
+    return (yield)
 
 
 @pytest.hookimpl(trylast=True)
