@@ -263,21 +263,25 @@ def phases(m: Measured, marks: dict[str, float], audit: dict[str, list[dict[str,
     """Where a run's wall time went, in seconds: ``startup`` from launch to the first probe
     sent; ``checks`` from the first check to the last; ``reports`` from then to the exit
     (evidence, baseline, pytest-html, JUnit, signature, closing the connections)."""
-    first = min((datetime.fromisoformat(e["at"]).timestamp()
-                 for entries in audit.values() for e in entries if e.get("probe")),
-                default=marks["configured"])
+    first = min((start for start, _ in probe_spans(audit)), default=marks["configured"])
     return {"startup": first - m.started_at, "checks": marks["reports"] - marks["checks"],
             "reports": m.ended_at - marks["reports"]}
 
 
-def probe_wall(audit: dict[str, list[dict[str, Any]]]) -> float:
-    """From the first probe sent to the last one answered, in seconds."""
+def probe_spans(audit: dict[str, list[dict[str, Any]]]) -> list[tuple[float, float]]:
+    """When each probe the audit log records was sent and answered, as Unix times."""
     spans = []
     for entries in audit.values():
         for e in entries:
             if e.get("probe") and "seconds" in e:
                 start = datetime.fromisoformat(e["at"]).timestamp()
                 spans.append((start, start + float(e["seconds"])))
+    return spans
+
+
+def probe_wall(audit: dict[str, list[dict[str, Any]]]) -> float:
+    """From the first probe sent to the last one answered, in seconds."""
+    spans = probe_spans(audit)
     if not spans:
         return 0.0
     return max(end for _, end in spans) - min(start for start, _ in spans)
