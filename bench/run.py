@@ -15,9 +15,10 @@ a/c is the median of each round's ratio. It also measures ``--collect-only`` (st
 collection), where a's time went (bench/stopwatch.py marks the phases: launch to the first probe,
 the checks, the report writing), the probe's wall time (from the evidence's audit log) and so
 a minus the probe, the peak memory of the pytest process tree (the sum of the RSS of pytest and
-every ssh it started, ControlMaster processes included) and the load average. Every host is
-torn down at the end, also on error or Ctrl-C; a crashed run's leftovers go with the next run
-in that slot (or ``python -m fleet clean``).
+every ssh it started, ControlMaster processes included) and the load average. With ``--cpus 0``
+everything (the hosts, a, b and c) runs on those CPUs only: how a/c depends on the cores. Every
+host is torn down at the end, also on error or Ctrl-C; a crashed run's leftovers go with the
+next run in that slot (or ``python -m fleet clean``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -209,6 +210,28 @@ def floor(fleet: BareFleet) -> tuple[float, float]:
     return seconds, host_cpu(fleet) - cpu0
 
 
+def fleet_tasks(fleet: BareFleet) -> set[int]:
+    """Every thread of the fleet's hosts (sshd, ...), from their cgroups (v1 and v2)."""
+    found: set[int] = set()
+    for cg in fleet._cg_slot:
+        for listing in [*cg.rglob("tasks"), *cg.rglob("cgroup.threads")]:
+            with contextlib.suppress(OSError, ValueError):
+                found.update(int(t) for t in listing.read_text().split())
+    return found
+
+
+def pin(fleet: BareFleet, cpus: set[int]) -> int:
+    """Run the fleet's hosts and this benchmark, so a, b and c too, on ``cpus`` only; how many
+    of the fleet's threads were pinned. What the hosts start later inherits it from sshd."""
+    os.sched_setaffinity(0, cpus)
+    pinned = 0
+    for task in fleet_tasks(fleet):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(task, cpus)
+            pinned += 1
+    return pinned
+
+
 def host_cpu(fleet: BareFleet) -> float:
     """CPU seconds used so far by every process of the fleet's hosts (sshd, the probe, ...)."""
     for cg in fleet._cg_slot:  # cgroup v1: cpuacct
@@ -344,6 +367,7 @@ class Row:
     a_host_cpu: float = 0.0  # seconds per host, host side (sshd, probe)
     c_host_cpu: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # of the median a: see phases()
+    cpus: list[int] = field(default_factory=list)  # --cpus: every run on these only
 
     @property
     def a_over_c(self) -> float:
@@ -389,6 +413,9 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> list[Row]:
     with BareFleet(bare_spec(n), verbose=args.verbose) as fleet:
         say(f"{n} hosts up in {fleet.boot_seconds:.1f} s (slot {fleet.slot}, {fleet.addr.network})")
         adopted = Adopted({h.launcher.pid for h in fleet.hosts.values() if h.launcher})
+        if args.cpus:
+            say(f"on CPUs {cpu_list(args.cpus)} only: the {pin(fleet, args.cpus)} threads of the "
+                "hosts, this benchmark, and so a, b and c")
         try:
             warm_up(fleet, adopted, workdir)
             for conc in args.concurrency:
@@ -435,7 +462,7 @@ def measure_setting(fleet: BareFleet, conc: int, args: argparse.Namespace, adopt
         c_host_cpu=statistics.median(cpu for _, cpu in c_runs) / n,
         collect_seconds=statistics.median(collect_only(fleet, conc, adopted, workdir)
                                           for _ in range(3)),
-        load=(load0, os.getloadavg()[0]), phases=mid.phases)
+        load=(load0, os.getloadavg()[0]), phases=mid.phases, cpus=sorted(args.cpus or ()))
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -465,6 +492,7 @@ def table(rows: list[Row]) -> str:
         b = "—" if r.b is None else f"{r.b:.0f} s" + ("*" if r.b_sampled_hosts < r.hosts else "")
         ba = "—" if r.b_over_a is None else f"{r.b_over_a:.0f}"
         conc = "" if r.concurrency == 32 else f" (concurrency {r.concurrency})"
+        conc += f" (CPUs {cpu_list(r.cpus)})" if r.cpus else ""
         lines.append(
             f"| {r.hosts}{conc} | {r.a:.2f} s | {b} | {r.c:.2f} s | {r.a_over_c:.2f} | {ba} | "
             f"{mib(r.peak_tree_rss)} / {mib(r.peak_tree_pss)} / {mib(r.pytest_max_rss)} | "
@@ -522,6 +550,23 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def cpu_set(text: str) -> set[int]:
+    """``0`` or ``0,1``: CPUs this machine has."""
+    try:
+        cpus = {int(x) for x in text.split(",") if x.strip()}
+    except ValueError:
+        cpus = set()
+    if not cpus or not cpus <= os.sched_getaffinity(0):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a comma list of CPUs this process may use "
+            f"({cpu_list(os.sched_getaffinity(0))})")
+    return cpus
+
+
+def cpu_list(cpus: Iterable[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
+
+
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="bench/run.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -533,6 +578,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--testinfra-sample", type=int, default=50,
                     help="run testinfra on at most this many hosts and scale (default 50)")
     ap.add_argument("--skip-testinfra", action="store_true", help="do not measure b")
+    ap.add_argument("--cpus", type=cpu_set, help="run everything on these CPUs only, e.g. 0: "
+                    "how a/c changes with the cores (default: every CPU)")
     ap.add_argument("--pytest-args", default="", help="extra arguments for (a), e.g. '-n 2'")
     ap.add_argument("--max-load", type=float, default=1.0,
                     help="wait for the 1-minute load to drop below this (default 1.0)")
