@@ -53,7 +53,7 @@ VENV_BIN = Path(sys.executable).parent
 PLAIN = ROOT / "bench" / "testinfra_equivalent" / "test_plain.py"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PR_SET_CHILD_SUBREAPER = 36
-POLL = 0.05  # seconds between samples (and between checks that a timed run ended)
+POLL = 0.05  # seconds between memory samples (a run's end is seen at once, by its pidfd)
 PSS_EVERY = 5
 STOPWATCH_ENV = "MAINTCHECK_BENCH_TIMING"  # bench/stopwatch.py writes the run's phase times there
 
