@@ -171,7 +171,7 @@ OPTIONS = {"timeout": 5.0, "ca_bundle": None, "auth": None, "token": None, "reda
 def test_latency_is_the_best_of_a_few_answers() -> None:
     server, url = serve([0.4])  # one slow answer: a busy machine, not the endpoint
     try:
-        state = compare.endpoint_state(url, OPTIONS)
+        state = compare.endpoint_state({"url": url}, OPTIONS)
     finally:
         server.shutdown()
     assert state["status"] == 200 and state["latency_ms"] < 400 and Slow.served == 3
@@ -180,7 +180,7 @@ def test_latency_is_the_best_of_a_few_answers() -> None:
 def test_a_slow_endpoint_is_not_sampled_past_the_budget() -> None:
     server, url = serve([0.6, 0.6, 0.6])
     try:
-        state = compare.endpoint_state(url, OPTIONS)
+        state = compare.endpoint_state({"url": url}, OPTIONS)
     finally:
         server.shutdown()
     assert state["latency_ms"] >= 600 and Slow.served == 2
@@ -196,9 +196,15 @@ def test_latency_compares_each_endpoint_and_never_passes_on_nothing() -> None:
     assert compare.latency_regressed("h", was, {"endpoints": {"https://a/": slow,
                                                               "https://b/": {}}}, 1.5) == [
         "https://a/: 400 ms, was 5 ms before the window (allowed up to 55 ms)"]
+    # maintcheck could not look now: nothing is known, so nothing is compared
     with pytest.raises(MissingData, match=r"https://b/ \(no answer now: timed out after 10 s\)"):
         compare.latency_regressed("h", was, {"endpoints": {
-            "https://a/": fast, "https://b/": {"error": "timed out after 10 s"}}}, 1.5)
-    with pytest.raises(MissingData, match=r"https://c/ \(no answer before\)"):
+            "https://a/": fast,
+            "https://b/": {"error": "timed out after 10 s", "unobserved": True}}}, 1.5)
+    # it answered as declared before, and now answers wrongly (or refuses): it got worse
+    assert compare.latency_regressed("h", was, {"endpoints": {
+        "https://a/": fast, "https://b/": {"status": 503, "error": "HTTP 503, expected 200"}}},
+        1.5) == ["https://b/: no latency now (HTTP 503, expected 200), was 5 ms before the window"]
+    with pytest.raises(MissingData, match=r"https://c/ \(no answer before the window"):
         compare.latency_regressed("h", {"endpoints": {}},
                                   {"endpoints": {"https://c/": fast}}, 1.5)

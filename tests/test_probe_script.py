@@ -9,8 +9,8 @@ from pathlib import Path
 
 from maintcheck.facts import parse, render_probe
 
-EMPTY = {name: [] for name in ("UNITS", "PATHS", "CONTENTS", "SYNTAX", "GLOBS", "USERS", "NAMES",
-                               "CONNECT")}
+EMPTY = {name: [] for name in ("UNITS", "PATHS", "CONTENTS", "SYNTAX", "GLOBS", "USERS",
+                               "SUDOERS", "SUDO_USERS", "NAMES", "CONNECT")}
 OFF = {name: "no" for name in ("SECURITY_UPDATES", "FIREWALL", "LOGS")}
 
 

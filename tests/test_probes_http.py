@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from probe_services import Nginx, black_hole, free_port, nginx
 
-from maintcheck.errors import CommandTimeout, HostUnreachable
+from maintcheck import assess_services
+from maintcheck.errors import HostUnreachable
 from maintcheck.probes import http
 
 
@@ -81,10 +82,20 @@ def test_a_chain_to_another_ca_is_a_finding(web: Nginx) -> None:
     assert obs.tls_error is not None and "local issuer" in obs.tls_error
 
 
-def test_connection_refused_is_error_naming_the_endpoint() -> None:
+def test_connection_refused_is_a_failed_answer_never_a_latency() -> None:
+    """The service was reached and refused: the system is wrong (FAILED), not "could not
+    look"; and a refused request is never a latency sample."""
     port = free_port()
-    with pytest.raises(HostUnreachable, match=f"127.0.0.1:{port}/x: connection refused"):
-        http.fetch(f"http://127.0.0.1:{port}/x", timeout=2)
+    seen = http.fetch(f"http://127.0.0.1:{port}/x", timeout=2)
+    assert (seen.status, seen.failure, seen.problem) == (None, "connection refused",
+                                                         "connection refused")
+    spec = {"name": "x", "url": seen.url, "max_latency_ms": 1000}
+    assert assess_services.latency_sample(seen, spec) is None
+    assert assess_services.latency("h", [(spec, seen)]) == [(
+        "x: no latency measured (a failed request: connection refused, expected HTTP 200), "
+        "expected an answer within 1000 ms")]
+    assert assess_services.http_endpoints("h", [(spec, seen)]) == [
+        "x: connection refused, expected HTTP 200"]
 
 
 def test_dns_failure_is_error() -> None:
@@ -92,17 +103,18 @@ def test_dns_failure_is_error() -> None:
         http.fetch("http://no-such-host.invalid/", timeout=2)
 
 
-def test_tls_spoken_to_a_plain_port_is_error_not_finding(web: Nginx) -> None:
-    with pytest.raises(HostUnreachable, match="TLS handshake failed"):
-        http.fetch(f"https://127.0.0.1:{web.plain_port}/", timeout=2)
+def test_tls_spoken_to_a_plain_port_is_a_failed_answer(web: Nginx) -> None:
+    seen = http.fetch(f"https://127.0.0.1:{web.plain_port}/", timeout=2)
+    assert seen.status is None and "TLS handshake failed" in (seen.failure or "")
 
 
-def test_a_silent_server_is_a_bounded_timeout() -> None:
+def test_a_silent_server_is_a_bounded_failed_answer() -> None:
+    """It accepted the connection and never answered: the service is wrong (FAILED)."""
     with black_hole() as port:
         started = time.monotonic()
-        with pytest.raises(CommandTimeout, match=f"127.0.0.1:{port}/.* within 0.5s"):
-            http.fetch(f"http://127.0.0.1:{port}/", timeout=0.5)
+        seen = http.fetch(f"http://127.0.0.1:{port}/", timeout=0.5)
         assert time.monotonic() - started < 3
+    assert seen.status is None and seen.failure == "no answer within 0.5s after connecting"
 
 
 def test_credentials_never_reach_the_observation_or_an_error(web: Nginx) -> None:
@@ -115,12 +127,14 @@ def test_credentials_never_reach_the_observation_or_an_error(web: Nginx) -> None
     assert basic.status == bearer.status == 200
     assert basic.body_excerpt.startswith("auth=Basic ***")  # the server did echo it
     port = free_port()
-    with pytest.raises(HostUnreachable) as refused:
-        http.fetch(f"http://ops:{password}@127.0.0.1:{port}/", timeout=2)
-    seen = f"{basic!r} {bearer!r} {refused.value}"
+    refused = http.fetch(f"http://ops:{password}@127.0.0.1:{port}/", timeout=2)
+    with pytest.raises(HostUnreachable) as unresolved:
+        http.fetch(f"http://ops:{password}@no-such-host.invalid/", timeout=2)
+    seen = f"{basic!r} {bearer!r} {refused!r} {unresolved.value}"
     for secret in (password, token, wire):
         assert secret not in seen
-    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert refused.url == f"http://127.0.0.1:{port}/" and refused.failure == "connection refused"
+    assert "no-such-host.invalid" in str(unresolved.value)
 
 
 def test_session_cookies_are_masked(web: Nginx) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from probe_services import Nginx, black_hole, free_port, nginx
 
-from maintcheck.errors import CommandTimeout, HostUnreachable
+from maintcheck.errors import HostUnreachable, ServiceFailed
 from maintcheck.probes import tls
 
 
@@ -94,20 +94,27 @@ def test_a_server_that_requires_sni(web: Nginx) -> None:
     assert (obs.sni_supported, obs.chain_verified, obs.hostname_matches) == (True, True, True)
 
 
-def test_connection_refused_is_error() -> None:
+def test_connection_refused_is_the_service_failing() -> None:
+    """The server is reached and refuses: nothing serves the certificate (FAILED)."""
     port = free_port()
-    with pytest.raises(HostUnreachable, match=rf"127.0.0.1:{port} \(x.test\): connection refused"):
+    with pytest.raises(ServiceFailed, match=rf"127.0.0.1:{port} \(x.test\): connection refused"):
         tls.inspect(f"127.0.0.1:{port}", "x.test", timeout=2)
 
 
-def test_no_tls_at_all_is_error(web: Nginx) -> None:
-    with pytest.raises(HostUnreachable, match="TLS handshake failed"):
+def test_no_tls_at_all_is_the_service_failing(web: Nginx) -> None:
+    with pytest.raises(ServiceFailed, match="TLS handshake failed"):
         tls.inspect(f"127.0.0.1:{web.plain_port}", "good.test", timeout=2)
 
 
-def test_a_silent_server_is_a_bounded_timeout() -> None:
+def test_a_name_that_does_not_resolve_is_an_error() -> None:
+    """maintcheck could not look: ERROR, not a finding about the service."""
+    with pytest.raises(HostUnreachable, match="does not resolve"):
+        tls.inspect("no-such-host.invalid:443", "x.test", timeout=2)
+
+
+def test_a_silent_server_is_a_bounded_failed_handshake() -> None:
     with black_hole() as port:
         started = time.monotonic()
-        with pytest.raises(CommandTimeout, match=f"127.0.0.1:{port}"):
+        with pytest.raises(ServiceFailed, match=f"127.0.0.1:{port}.*no TLS handshake within"):
             tls.inspect(f"127.0.0.1:{port}", "x.test", timeout=0.5)
         assert time.monotonic() - started < 2

@@ -33,23 +33,15 @@ def test_health_endpoints_answer(target, endpoints, assess_services) -> None:
 
 @pytest.mark.checklist("5.4")
 @pytest.mark.applies_to("lb_url")
-def test_load_balancer_routes_to_every_backend(target, expect, probes, assess_services,
-                                               http_options, inventory_addresses) -> None:
-    """This load balancer's frontend answers the URL, and so does each backend directly."""
-    servers = sorted({s for names in expect.haproxy_backends.values() for s in names})
-    # Sent to this host, not wherever the name resolves: with two lbs behind one name, each
-    # must route, and the name's TLS is verified either way.
-    observed = [({"name": f"{expect.lb_url} via the frontend of {target.name}"},
-                 probes.http.via(expect.lb_url,
-                                 assess_services.backend_address(expect.lb_url, target.address),
-                                 **http_options))]
-    observed += [({"name": f"{expect.lb_url} direct to {s}"},
-                  probes.http.via(expect.lb_url,
-                                  assess_services.backend_address(expect.lb_url,
-                                                                  inventory_addresses.get(s, s)),
-                                  **http_options))
-                 for s in servers]
-    assert assess_services.http_endpoints(target.name, observed) == []
+def test_load_balancer_routes_to_every_backend(target, expect, routed, declared,
+                                               assess_services) -> None:
+    """Requests through this load balancer's frontend reach every declared server (HAProxy's
+    own session counters say which got each), and each answers as declared."""
+    assert assess_services.routing(
+        target.name, routed, [f"{b}/{s}" for b, names in expect.haproxy_backends.items()
+                              for s in names],
+        {"url": expect.lb_url, "status": expect.lb_status, "contains": expect.lb_contains},
+        out_of_rotation=declared.servers) == []
 
 
 @pytest.mark.checklist("5.5")
@@ -71,6 +63,5 @@ def test_certificates_valid(target, expect, probes, assess_services, http_option
 @pytest.mark.applies_to("http")
 def test_latency_within_thresholds(target, endpoints, assess_services, record_property) -> None:
     """Each endpoint answers within its max_latency_ms."""
-    record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
-                                   for s, o in endpoints})
+    record_property("latency_ms", assess_services.latencies(endpoints))
     assert assess_services.latency(target.name, endpoints) == []

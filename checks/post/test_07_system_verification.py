@@ -27,6 +27,26 @@ def test_expected_ports_listening(facts, expect) -> None:
 
 
 @pytest.mark.checklist("7.1")
+@pytest.mark.applies_to("http")
+def test_endpoints_answer_as_declared(target, endpoints, assess_services) -> None:
+    """Each declared endpoint answers its status and body again, over verified TLS."""
+    assert assess_services.http_endpoints(target.name, endpoints) == []
+
+
+@pytest.mark.checklist("7.1")
+@pytest.mark.applies_to("lb_url")
+def test_load_balancer_routes_to_every_backend(target, expect, routed, declared,
+                                               assess_services) -> None:
+    """Requests through this load balancer's frontend reach every declared server again, and
+    each answers as declared."""
+    assert assess_services.routing(
+        target.name, routed, [f"{b}/{s}" for b, names in expect.haproxy_backends.items()
+                              for s in names],
+        {"url": expect.lb_url, "status": expect.lb_status, "contains": expect.lb_contains},
+        out_of_rotation=declared.servers) == []
+
+
+@pytest.mark.checklist("7.1")
 def test_units_active_before_are_active_now(target, before, after, compare,
                                             record_property) -> None:
     """Every unit that was active before the window is active again."""
@@ -92,8 +112,7 @@ def test_timers_scheduled(facts, expect, assess) -> None:
 @pytest.mark.applies_to("http")
 def test_latency_stable(target, endpoints, assess_services, record_property) -> None:
     """Each endpoint answers within its max_latency_ms after the change."""
-    record_property("latency_ms", {s.get("name") or o.url: round(o.latency_ms, 1)
-                                   for s, o in endpoints})
+    record_property("latency_ms", assess_services.latencies(endpoints))
     assert assess_services.latency(target.name, endpoints) == []
 
 

@@ -14,13 +14,18 @@ def test_dns_names_resolve_as_declared(facts, expect, assess) -> None:
 
 @pytest.mark.checklist("14.5")
 @pytest.mark.applies_to("haproxy_backends")
-def test_load_balancer_configuration_has_backends(target, expect, runner, probes,
-                                                  assess_services) -> None:
-    """The HAProxy configuration declares every expected backend and server."""
+def test_load_balancer_configuration_has_backends(target, expect, runner, probes, declared,
+                                                  assess_services, http_options) -> None:
+    """The HAProxy configuration declares every expected backend and server, HAProxy runs
+    what it declares, and every declared server is in service."""
     text = runner.run(["cat", expect.haproxy_config]).stdout
     configured = probes.haproxy.config_backends(text)
+    running = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"],
+                                   on_retry=http_options["on_retry"])
     assert assess_services.backends_configured(target.name, configured,
-                                               expect.haproxy_backends) == []
+                                               expect.haproxy_backends, running) == []
+    assert assess_services.backends_up(target.name, running, expect.haproxy_backends,
+                                       declared.servers) == []
 
 
 @pytest.mark.checklist("14.6")

@@ -55,9 +55,10 @@ def test_monitoring_scrapes_every_host(target, prometheus_targets, inventory_add
 
 @pytest.mark.checklist("2.6")
 @pytest.mark.applies_to("haproxy_backends")
-def test_load_balancer_backends_up(target, expect, probes, assess_services,
+def test_load_balancer_backends_up(target, expect, probes, assess_services, declared,
                                    http_options) -> None:
-    """HAProxy's stats show every declared backend server UP."""
+    """HAProxy's stats show every declared backend server UP, READY and weighted."""
     servers = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"],
                                    on_retry=http_options["on_retry"])
-    assert assess_services.backends_up(target.name, servers, expect.haproxy_backends) == []
+    assert assess_services.backends_up(target.name, servers, expect.haproxy_backends,
+                                       declared.servers) == []

@@ -8,13 +8,15 @@ import pytest
 @pytest.mark.checklist("3.1")
 @pytest.mark.applies_to("maintenance_user")
 def test_maintenance_account_in_group_with_sudo_rules(facts, expect, assess) -> None:
-    """The maintenance account exists, is in its group, and its sudoers rules are present."""
+    """The maintenance account exists, is in its group, and its sudoers rules work: sudo's
+    parser accepts the drop-in, and sudo -l grants the account the declared commands."""
     exists, groups = facts.user(expect.maintenance_user)
     assert exists, f"{facts.host}: account {expect.maintenance_user} does not exist"
     assert not expect.maintenance_group or expect.maintenance_group in groups, (
         f"{facts.host}: {expect.maintenance_user} is in {sorted(groups)}, expected "
         f"{expect.maintenance_group}")
-    assert assess.paths_missing(facts, [expect.sudoers_file] if expect.sudoers_file else []) == []
+    assert assess.sudo_rules_broken(facts, expect.maintenance_user, expect.sudoers_file,
+                                    expect.sudo_commands) == []
 
 
 @pytest.mark.checklist("3.2")

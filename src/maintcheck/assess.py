@@ -145,6 +145,40 @@ def paths_missing(facts: Facts, paths: Iterable[str], *, executable: bool = Fals
     return Findings(facts.host, found)
 
 
+def sudo_rules_broken(facts: Facts, user: str, sudoers_file: str,
+                      commands: Iterable[str]) -> Findings:
+    """The account's sudo rules as sudo itself reads them: the drop-in parses (``visudo -c
+    -f``), and ``sudo -l -U`` grants every declared command without a password."""
+    if not sudoers_file:
+        return Findings(facts.host)
+    found = paths_missing(facts, [sudoers_file])
+    if found:
+        return found
+    parses, said = facts.sudoers_check(sudoers_file)
+    if not parses:
+        found.append(f"{sudoers_file}: visudo -c rejects it ({said}), expected valid sudoers: "
+                     "sudo skips its rules")
+    readable, rules, said = facts.sudo_rules(user)
+    if not readable:
+        raise MissingData(f"{facts.host}: could not list the sudo rules of {user}: {said}")
+    if not rules:
+        found.append(f"{user}: sudo grants no rules ({said}), expected the rules of "
+                     f"{sudoers_file}")
+    for command in commands:
+        if not any(_grants(rule, command) for rule in rules):
+            found.append(f"{user}: sudo -l does not grant {command} without a password, "
+                         f"expected it granted (sudo lists: {'; '.join(rules) or 'nothing'})")
+    return Findings(facts.host, found)
+
+
+def _grants(rule: str, command: str) -> bool:
+    """Whether one ``sudo -l`` rule line lets its user run ``command`` with no password."""
+    if "NOPASSWD:" not in rule:
+        return False
+    listed = rule.rsplit(":", 1)[1].split(",")
+    return any(c.strip() == "ALL" or c.split()[:1] == [command] for c in listed)
+
+
 def scripts_invalid(facts: Facts, scripts: Iterable[str]) -> Findings:
     """Rollback scripts that are absent, not executable or fail ``sh -n``."""
     found = paths_missing(facts, scripts, executable=True)
@@ -208,9 +242,11 @@ def timers_not_scheduled(facts: Facts, timers: Iterable[str]) -> Findings:
         unit = facts.unit(name if "." in name else f"{name}.timer")
         if not unit.is_active:
             found.append(f"{name}: {unit.active_state}, expected active")
-        elif unit.next_elapse in ("", "0", "n/a") and unit.sub_state != "running":
-            # "running": it fired and its unit runs now; systemd sets the next time afterwards
-            found.append(f"{name}: active but has no next elapse time, expected one")
+        elif not unit.next_run_known and unit.sub_state != "running":
+            # "running": it fired and its unit runs now; systemd sets the next time afterwards.
+            # A timer on OnBootSec/OnUnitActiveSec has its next run on the monotonic clock.
+            found.append(f"{name}: active but has no next elapse time (realtime or "
+                         "monotonic), expected one")
     return Findings(facts.host, found)
 
 

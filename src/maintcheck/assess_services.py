@@ -16,6 +16,7 @@ from maintcheck.probes.haproxy import HaproxyServer
 from maintcheck.probes.http import HttpObservation
 from maintcheck.probes.postgres import ReplicaStatus, Replication
 from maintcheck.probes.prometheus import Alert, Rule, Silence, Target, severity_rank
+from maintcheck.probes.routing import Routed
 from maintcheck.probes.tls import TlsObservation
 
 WEAK_HASHES = frozenset({"md5", "sha1"})
@@ -23,12 +24,12 @@ EC_MIN_BITS = 256
 
 
 def http_answer(host: str, seen: HttpObservation, spec: Mapping[str, Any]) -> list[str]:
-    """One endpoint's status, body and TLS against its declaration."""
+    """One endpoint's answer (status, body, TLS) against its declaration."""
     name = spec.get("name") or seen.url
-    if seen.tls_error:
-        return [f"{name}: TLS verification failed: {seen.tls_error}"]
-    found = []
     status = int(spec.get("status", 200))
+    if seen.problem:
+        return [f"{name}: {seen.problem}, expected HTTP {status}"]
+    found = []
     if seen.status != status:
         found.append(f"{name}: HTTP {seen.status}, expected {status}")
     if spec.get("contains") and not seen.contains_match:
@@ -41,13 +42,35 @@ def http_endpoints(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpOb
     return Findings(host, [f for spec, seen in observed for f in http_answer(host, seen, spec)])
 
 
+def latency_sample(seen: HttpObservation, spec: Mapping[str, Any]) -> float | None:
+    """The latency of an answer that counts: None for a request that failed (no answer, TLS
+    not verifying, or another status than declared), which is never a latency sample."""
+    return None if http_answer("", seen, spec) else seen.latency_ms
+
+
+def latencies(observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
+              ) -> dict[str, float | None]:
+    """Name -> latency in ms of each endpoint, for the evidence (None: not a sample)."""
+    return {spec.get("name") or seen.url: None if (ms := latency_sample(seen, spec)) is None
+            else round(ms, 1) for spec, seen in observed}
+
+
 def latency(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]) -> Findings:
-    """Endpoints slower than their ``max_latency_ms``."""
-    return Findings(host, [
-        f"{spec.get('name') or seen.url}: {seen.latency_ms:.0f} ms, expected at most "
-        f"{spec['max_latency_ms']} ms"
-        for spec, seen in observed
-        if "max_latency_ms" in spec and seen.latency_ms > spec["max_latency_ms"]])
+    """Endpoints slower than their ``max_latency_ms``, or with no answer to time."""
+    found = []
+    for spec, seen in observed:
+        if "max_latency_ms" not in spec:
+            continue
+        name, limit = spec.get("name") or seen.url, spec["max_latency_ms"]
+        ms = latency_sample(seen, spec)
+        if ms is None:
+            why = "; ".join(a.removeprefix(f"{name}: ")
+                            for a in http_answer(host, seen, {**spec, "name": name}))
+            found.append(f"{name}: no latency measured (a failed request: {why}), expected an "
+                         f"answer within {limit} ms")
+        elif ms > limit:
+            found.append(f"{name}: {ms:.0f} ms, expected at most {limit} ms")
+    return Findings(host, found)
 
 
 def certificates(host: str, observed: Iterable[TlsObservation], *, fail_days: int,
@@ -122,24 +145,34 @@ def replica_lag(host: str, seen: ReplicaStatus, max_lag: float) -> Findings:
 
 
 def backends_up(host: str, servers: Iterable[HaproxyServer],
-                expected: Mapping[str, Iterable[str]]) -> Findings:
-    """Every declared backend server is UP in HAProxy's stats."""
+                expected: Mapping[str, Iterable[str]],
+                out_of_rotation: Iterable[str] = ()) -> Findings:
+    """Every declared backend server in service in HAProxy's running state: UP with health
+    checks on, READY (not DRAIN or MAINT), weight above 0. A server the change declares out of
+    rotation (``backend/server``) may be otherwise."""
     status = {(s.backend, s.server): s for s in servers}
+    allowed = set(out_of_rotation)
     found = []
     for backend, names in expected.items():
         for name in names:
             server = status.get((backend, name))
             if server is None:
-                found.append(f"{backend}/{name}: not in HAProxy's stats")
-            elif not server.status.startswith("UP") or server.status.startswith("UP "):
-                detail = f" ({server.check_status} {server.check_detail})".rstrip(" ()")
-                found.append(f"{backend}/{name}: {server.status}{detail}, expected UP")
+                found.append(f"{backend}/{name}: not in HAProxy's running servers, expected UP")
+            elif f"{backend}/{name}" not in allowed and (why := server.out_of_service()):
+                found.append(f"{backend}/{name}: {why}, expected UP, READY, weight above 0")
     return Findings(host, found)
 
 
 def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
-                        expected: Mapping[str, Iterable[str]]) -> Findings:
+                        expected: Mapping[str, Iterable[str]],
+                        running: Iterable[HaproxyServer] | None = None) -> Findings:
+    """The configuration declares every expected backend and server; and, given HAProxy's
+    running servers, it is what runs (a configuration written and not reloaded is not)."""
     found = []
+    live: dict[str, set[str]] = {}
+    for s in running or ():
+        if s.server != "BACKEND":
+            live.setdefault(s.backend, set()).add(s.server)
     for backend, names in expected.items():
         if backend not in configured:
             found.append(f"backend {backend}: not in the configuration, expected with servers "
@@ -149,7 +182,29 @@ def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
         if missing:
             found.append(f"backend {backend}: lacks server(s) {missing}, expected "
                          f"{sorted(names)}")
+        if running is None:
+            continue
+        now = live.get(backend, set())
+        if now != set(configured[backend]):
+            found.append(f"backend {backend}: HAProxy runs {sorted(now) or 'no servers'}, the "
+                         f"configuration has {sorted(configured[backend])}, expected the same "
+                         "(reload HAProxy?)")
     return Findings(host, found)
+
+
+def routing(host: str, observed: Sequence[Routed], servers: Iterable[str],
+            spec: Mapping[str, Any], out_of_rotation: Iterable[str] = ()) -> Findings:
+    """Requests sent through ``host``'s frontend: every declared server received some, and
+    every answer is as ``spec`` declares (status, body, TLS), naming the server that gave it."""
+    found = []
+    got = {s for r in observed for s in r.servers}
+    for server in sorted(set(servers) - got - set(out_of_rotation)):
+        found.append(f"{server}: received none of the {len(observed)} requests sent through "
+                     f"the frontend (HAProxy's session counter did not move), expected a share")
+    for r in observed:
+        by = ", ".join(r.servers) or "no declared server"
+        found += http_answer(host, r.answer, {**spec, "name": f"{spec['url']} served by {by}"})
+    return Findings(host, list(dict.fromkeys(found)))
 
 
 def alerts_firing(host: str, alerts: Iterable[Alert], min_severity: str) -> Findings:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from maintcheck.assess import Findings, version_key
-from maintcheck.errors import CheckError, MissingData
+from maintcheck.errors import CheckError, MissingData, ServiceFailed
 from maintcheck.facts import Facts
 from maintcheck.inventory import Host
 from maintcheck.runner import Runner
@@ -43,7 +43,7 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         "endpoints": {}, "certificates": {},
     }
     for spec in host.expect.http:
-        snap["endpoints"][spec["url"]] = endpoint_state(spec["url"], http_options)
+        snap["endpoints"][spec["url"]] = endpoint_state(spec, http_options)
     for spec in host.expect.tls:
         key = f"{spec['server_name']}@{spec['address']}"
         snap["certificates"][key] = certificate_state(spec, http_options)
@@ -62,27 +62,42 @@ def certificate_state(spec: Mapping[str, Any], http_options: Mapping[str, Any]
     try:
         cert = tls.inspect(spec["address"], spec["server_name"],
                            timeout=http_options["timeout"], ca_bundle=http_options["ca_bundle"])
-    except CheckError as exc:
+    except (CheckError, ServiceFailed) as exc:
         return {"error": str(exc)}
     return {"sha256": cert.fingerprint_sha256, "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
 
 
-def endpoint_state(url: str, http_options: Mapping[str, Any]) -> dict[str, Any]:
+def endpoint_state(spec: Mapping[str, Any], http_options: Mapping[str, Any]) -> dict[str, Any]:
     """Status and latency: the best of up to :data:`LATENCY_SAMPLES` answers, while they stay
     under :data:`SAMPLING_BUDGET_MS` in all. On a busy machine one answer in a few is slow for
-    reasons that are not the endpoint's (a 4 ms page took 186 ms); a slow link slows them all."""
+    reasons that are not the endpoint's (a 4 ms page took 186 ms); a slow link slows them all.
+
+    Only an answer as declared (its status and body, over verified TLS) is a latency sample: a
+    refused, reset, unverified or wrong answer is recorded as ``error``, with no latency."""
+    from maintcheck.assess_services import http_answer
     from maintcheck.probes import http
 
+    def look() -> tuple[http.HttpObservation, list[str]]:
+        seen = http.fetch(spec["url"], expect_contains=spec.get("contains"),
+                          headers=spec.get("headers"), **http_options)
+        return seen, [f.removeprefix("-: ") for f in http_answer("", seen, {**spec, "name": "-"})]
+
     try:
-        seen = [http.fetch(url, **http_options)]
-    except CheckError as exc:
-        return {"error": str(exc)}
+        first, wrong = look()
+    except CheckError as exc:  # maintcheck could not look: nothing is known of the service
+        return {"error": str(exc), "unobserved": True}
+    if wrong:
+        return {"status": first.status, "error": "; ".join(wrong)}
+    seen = [first]
     while len(seen) < LATENCY_SAMPLES and sum(s.latency_ms for s in seen) < SAMPLING_BUDGET_MS:
         try:
-            seen.append(http.fetch(url, **http_options))
+            again, wrong = look()
         except CheckError:
             break  # the first answer stands
-    return {"status": seen[0].status, "latency_ms": round(min(s.latency_ms for s in seen), 1)}
+        if wrong:
+            break
+        seen.append(again)
+    return {"status": first.status, "latency_ms": round(min(s.latency_ms for s in seen), 1)}
 
 
 def replication_state(runner: Runner, timeout: float) -> dict[str, Any]:
@@ -121,25 +136,32 @@ def alert_key(labels: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True)
 class Declared:
-    """Changes the change request declares: package minimums and certificate names."""
+    """Changes the change request declares: package minimums, certificate names, and load
+    balancer servers it takes out of rotation (``backend/server``)."""
 
     packages: Mapping[str, str]
     certificates: frozenset[str]
+    servers: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> Declared:
-        """``["nginx>=1.22.2", "cert:app.example.com"]``; raises ValueError on anything else."""
-        packages, certs = {}, set()
+        """``["nginx>=1.22.2", "cert:app.example.com", "lb:web/web-01"]``; raises ValueError
+        on anything else."""
+        packages, certs, servers = {}, set(), set()
         for entry in entries:
             if entry.startswith("cert:") and len(entry) > 5:
                 certs.add(entry[5:])
+            elif entry.startswith("lb:") and entry[3:].count("/") == 1 and all(
+                    entry[3:].split("/")):
+                servers.add(entry[3:])
             elif ">=" in entry and all(entry.split(">=", 1)):
                 name, version = entry.split(">=", 1)
                 packages[name.strip()] = version.strip()
             else:
-                raise ValueError(f"{entry!r}: declare a package as NAME>=VERSION or a "
-                                 "certificate as cert:NAME")
-        return cls(packages, frozenset(certs))
+                raise ValueError(f"{entry!r}: declare a package as NAME>=VERSION, a "
+                                 "certificate as cert:NAME, or a load balancer server out of "
+                                 "rotation as lb:BACKEND/SERVER")
+        return cls(packages, frozenset(certs), frozenset(servers))
 
 
 def load(path: Path, *, change: str, inventory_sha256: str) -> dict[str, Any]:
@@ -198,12 +220,20 @@ def packages_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
 
 def certificates_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
                          declared: Declared) -> Findings:
-    return Findings(host, [
-        f"certificate {key}: {old.get('sha256', '?')[:16]}... -> "
-        f"{now['certificates'].get(key, {}).get('sha256', '?')[:16]}..., not declared"
-        for key, old in was["certificates"].items()
-        if now["certificates"].get(key, {}).get("sha256") != old.get("sha256")
-        and key.split("@")[0] not in declared.certificates])
+    found = []
+    for key, old in was["certificates"].items():
+        new = now["certificates"].get(key, {})
+        if "sha256" not in old:
+            raise MissingData(f"{host}: certificate {key} was not read before the window: "
+                              f"{old.get('error', 'not looked at')}")
+        if "sha256" not in new:
+            found.append(f"certificate {key}: could not read it now ("
+                         f"{new.get('error', 'not looked at')}), expected the certificate "
+                         f"served before the window ({old['sha256'][:16]}...)")
+        elif new["sha256"] != old["sha256"] and key.split("@")[0] not in declared.certificates:
+            found.append(f"certificate {key}: {old['sha256'][:16]}... -> {new['sha256'][:16]}..."
+                         ", changed and not declared (--declare cert:NAME)")
+    return Findings(host, found)
 
 
 def alerts_new(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
@@ -256,11 +286,17 @@ def latency_regressed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
     found, unmeasured = [], []
     for url in sorted(set(was["endpoints"]) | set(now["endpoints"])):
         old, new = was["endpoints"].get(url, {}), now["endpoints"].get(url, {})
-        if "latency_ms" not in old or "latency_ms" not in new:
-            missing = [f"{when}: {side['error']}" if side.get("error") else when
-                       for when, side in (("before", old), ("now", new))
-                       if "latency_ms" not in side]
-            unmeasured.append(f"{url} (no answer {'; '.join(missing)})")
+        if "latency_ms" not in old:
+            unmeasured.append(f"{url} (no answer before the window: "
+                              f"{old.get('error', 'not looked at')})")
+            continue
+        if "latency_ms" not in new and new.get("unobserved", "error" not in new):
+            unmeasured.append(f"{url} (no answer now: {new.get('error', 'not looked at')})")
+            continue
+        if "latency_ms" not in new:
+            # answered as declared before the window, and wrongly or not at all now: worse
+            found.append(f"{url}: no latency now ({new.get('error', 'not looked at')}), was "
+                         f"{old['latency_ms']:.0f} ms before the window")
             continue
         limit = max(old["latency_ms"] * max_ratio, old["latency_ms"] + min_increase_ms)
         if new["latency_ms"] > limit:

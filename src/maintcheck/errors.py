@@ -1,10 +1,22 @@
-"""The exceptions that decide an outcome: ERROR (could not check) versus bad user input."""
+"""The exceptions that decide an outcome: FAILED (the service under check did not answer as
+declared), ERROR (maintcheck could not look), or bad user input."""
 
 from __future__ import annotations
 
 
 class MaintcheckError(Exception):
     """Base of every maintcheck exception."""
+
+
+class ServiceFailed(MaintcheckError):
+    """The service a check is about did not answer as declared: it refused or reset the
+    connection, fell silent after accepting it, or failed the TLS handshake. The system is
+    wrong: reported as FAILED, naming the endpoint and what happened.
+
+    Only probes of the subject of a check raise it (an endpoint, a certificate, a flag URL);
+    a tool maintcheck looks *through* (Prometheus for an error rate, HAProxy's stats page)
+    that does not answer is a :class:`CheckError`.
+    """
 
 
 class CheckError(MaintcheckError):

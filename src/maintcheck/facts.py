@@ -40,6 +40,13 @@ class Unit:
     result: str
     next_elapse: str
     exec_status: str
+    next_elapse_monotonic: str = ""  # a timer on OnBootSec/OnUnitActiveSec: its next run
+
+    @property
+    def next_run_known(self) -> bool:
+        """A timer with a next elapse on either clock (realtime or monotonic)."""
+        return any(v not in ("", "0", "n/a", "infinity")
+                   for v in (self.next_elapse, self.next_elapse_monotonic))
 
     @property
     def is_active(self) -> bool:
@@ -204,7 +211,8 @@ class Facts:
                                         props.get("ActiveState", ""), props.get("SubState", ""),
                                         props.get("Result", ""),
                                         props.get("NextElapseUSecRealtime", ""),
-                                        props.get("ExecMainStatus", ""))
+                                        props.get("ExecMainStatus", ""),
+                                        props.get("NextElapseUSecMonotonic", ""))
         return out
 
     @property
@@ -293,6 +301,29 @@ class Facts:
                        if line.startswith("groups=")), [])
         return bool(text.strip()), set(groups)
 
+    def sudoers_check(self, path: str) -> tuple[bool, str]:
+        """Whether ``visudo -c -f path`` accepts the file, and what it said."""
+        text = self.section(f"sudoers {path}")
+        if "exit=" not in text:
+            raise MissingData(f"{self.host}: visudo is not installed, so {path} cannot be parsed")
+        said, _, status = text.rpartition("exit=")
+        return status.strip() == "0", " ".join(said.split())
+
+    def sudo_rules(self, user: str) -> tuple[bool, list[str], str]:
+        """What ``sudo -l -U user`` lists: (could be read, rule lines, what sudo said)."""
+        text = self.section(f"sudo_list {user}")
+        if "exit=" not in text:
+            raise MissingData(f"{self.host}: sudo is not installed")
+        said, _, _ = text.rpartition("exit=")
+        lines = said.splitlines()
+        if not any(" may run the following" in line or "is not allowed to run sudo" in line
+                   for line in lines):
+            return False, [], " ".join(said.split())
+        start = next((i for i, line in enumerate(lines) if " may run the following" in line),
+                     len(lines))
+        rules = [line.strip() for line in lines[start + 1:] if line.strip()]
+        return True, rules, " ".join(said.split())
+
     def resolves(self, name: str) -> set[str]:
         return {line.strip() for line in self.section(f"dns {name}").splitlines() if line.strip()}
 
@@ -328,6 +359,9 @@ def probe_header(host: Host, *, updates: bool = False) -> dict[str, list[str] | 
         "SYNTAX": unique(e.rollback_scripts),
         "GLOBS": unique([b["glob"] for b in e.backups]),
         "USERS": unique([e.maintenance_user] if e.maintenance_user else []),
+        "SUDOERS": unique([e.sudoers_file] if e.sudoers_file else []),
+        "SUDO_USERS": unique([e.maintenance_user] if e.maintenance_user and e.sudoers_file
+                             else []),
         "NAMES": unique(list(e.dns)),
         "CONNECT": unique(e.dependencies),
         "SECURITY_UPDATES": "yes" if updates else "no",

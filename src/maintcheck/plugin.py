@@ -693,6 +693,21 @@ def endpoints(target: Host, http_options: dict[str, Any]) -> list[tuple[Any, Any
 
 
 @pytest.fixture
+def routed(target: Host, http_options: dict[str, Any]) -> list[Any]:
+    """``lb_url`` sent through this host's frontend, each answer with the backend servers whose
+    HAProxy session counter it moved: (servers, observation)."""
+    from maintcheck import assess_services
+    from maintcheck.probes import routing
+
+    e = target.expect
+    servers = sorted({f"{b}/{s}" for b, names in e.haproxy_backends.items() for s in names})
+    return routing.through_frontend(
+        e.lb_url, assess_services.backend_address(e.lb_url, target.address),
+        stats_url=e.haproxy_stats_url, servers=servers, expect_contains=e.lb_contains or None,
+        stats_options={"on_retry": http_options["on_retry"]}, **http_options)
+
+
+@pytest.fixture
 def journey_steps(target: Host, http_options: dict[str, Any]) -> list[tuple[Any, Any]]:
     """Every step of this host's declared journeys, fetched in order: (step, observation)."""
     from maintcheck.probes import http

@@ -40,7 +40,8 @@ if have systemctl && [ "$pid1" = systemd ]; then
     section units
     # shellcheck disable=SC2086
     systemctl show --no-pager -p Id -p LoadState -p ActiveState -p SubState -p Result \
-      -p NextElapseUSecRealtime -p LastTriggerUSec -p ExecMainStatus -p ExecMainExitTimestamp \
+      -p NextElapseUSecRealtime -p NextElapseUSecMonotonic -p LastTriggerUSec \
+      -p ExecMainStatus -p ExecMainExitTimestamp \
       $UNITS 2>&1
   fi
 fi
@@ -123,6 +124,16 @@ done
 for u in $USERS; do
   section "user $u"
   getent passwd "$u" && echo "groups=$(id -nG "$u" 2>/dev/null)"
+done
+# sudo's own parser on the declared drop-in, and what sudo grants the account: the rules
+# working, not the file being there (a drop-in with a syntax error is skipped by sudo)
+for f in $SUDOERS; do
+  section "sudoers $f"
+  if have visudo; then visudo -c -f "$f" 2>&1; echo "exit=$?"; fi
+done
+for u in $SUDO_USERS; do
+  section "sudo_list $u"
+  if have sudo; then sudo -n -l -U "$u" 2>&1; echo "exit=$?"; fi
 done
 for n in $NAMES; do
   section "dns $n"

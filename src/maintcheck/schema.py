@@ -99,8 +99,12 @@ VARIABLES: tuple[Var, ...] = (
     # --- safety ---
     Var("maintenance_user", "str", "", "Account the maintenance is run as.", ("3.1",)),
     Var("maintenance_group", "str", "", "Group the maintenance account must be in.", ("3.1",)),
-    Var("sudoers_file", "str", "", "sudoers drop-in that must hold the account's rules.",
-        ("3.1",)),
+    Var("sudoers_file", "str", "",
+        "sudoers drop-in that must hold the account's rules: `visudo -c -f` must accept it, and "
+        "`sudo -l -U` must list rules for the account.", ("3.1",)),
+    Var("sudo_commands", "list[str]", [],
+        "Commands the maintenance account must be allowed to run with sudo, without a "
+        "password, as `sudo -l -U USER` lists them (`/usr/bin/systemctl`, or `ALL`).", ("3.1",)),
     Var("command_guard", "str", "",
         "Dangerous command protection: a package name (molly-guard) or a file path that must "
         "exist.", ("3.2",)),
@@ -170,8 +174,16 @@ VARIABLES: tuple[Var, ...] = (
         "Backends and the servers each must have UP.", ("2.6", "5.4", "14.5")),
     Var("haproxy_config", "str", "/etc/haproxy/haproxy.cfg", "HAProxy configuration file.",
         ("14.5",)),
-    Var("lb_url", "str", "", "A URL through the load balancer frontend, for routing checks.",
-        ("5.4",)),
+    Var("lb_url", "str", "",
+        "A URL through the load balancer frontend, for routing checks: requests for it are sent "
+        "to this host's frontend, and HAProxy's per-server counters show which server got each "
+        "one; every server of `haproxy_backends` must get a share and answer as declared.",
+        ("5.4", "7.1")),
+    Var("lb_status", "int", 200, "The status every answer through the frontend must have.",
+        ("5.4", "7.1")),
+    Var("lb_contains", "str", "",
+        "Text every answer through the frontend must contain (a maintenance page served with "
+        "HTTP 200 by one backend then fails, naming that backend).", ("5.4", "7.1")),
     # --- Prometheus and Alertmanager ---
     Var("prometheus_url", "str", "",
         "Prometheus base URL. Declare it on the monitoring host(s): each host that declares it "

@@ -113,6 +113,7 @@ def all_vars(fleet: Fleet) -> dict[str, Any]:
         "maintcheck_maintenance_user": "maint",
         "maintcheck_maintenance_group": "maintenance",
         "maintcheck_sudoers_file": "/etc/sudoers.d/maintenance",
+        "maintcheck_sudo_commands": ["/usr/bin/systemctl", "/usr/local/sbin/rollback.sh"],
         "maintcheck_command_guard": "molly-guard",
         "maintcheck_rollback_scripts": ["/usr/local/sbin/rollback.sh"],
         "maintcheck_status_file": r.STATUS_FILE,
@@ -170,6 +171,7 @@ def lb_vars(fleet: Fleet) -> dict[str, Any]:
         "maintcheck_haproxy_backends": {"web": [w.name for w in fleet.by_role("web")]},
         # The app's name, as users reach it; 5.4 sends it to this lb and to each backend.
         "maintcheck_lb_url": f"https://{APP_NAME}/",
+        "maintcheck_lb_contains": "maintcheck demo app",
         "maintcheck_dependencies": [f"{w.ip}:443" for w in fleet.by_role("web")],
         "maintcheck_http": [
             {"name": "app through the load balancer", "url": f"{base}/", "status": 200,

@@ -185,6 +185,33 @@ def get(s: requests.Session, url: str, *, endpoint: str, on_retry: OnRetry | Non
     return response
 
 
+def no_answer(exc: BaseException, timeout: float) -> str | None:
+    """Why a reached service gave no answer, when that is what happened: it refused or reset
+    the connection, closed it before answering, fell silent after accepting it, or failed the
+    TLS handshake for a reason other than its certificate. None when maintcheck could not
+    reach it at all (no route, no connection within the timeout, a name that does not
+    resolve): then nothing is known about the service, and the caller raises an ERROR."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return None
+    found = list(chain(exc))
+    if any(isinstance(e, (socket.gaierror, requests.exceptions.InvalidURL,
+                          requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema))
+           for e in found):
+        return None
+    if any(isinstance(e, ConnectionRefusedError) for e in found):
+        return "connection refused"
+    if isinstance(exc, requests.ReadTimeout) or (
+            isinstance(exc, requests.Timeout) and not isinstance(exc, requests.ConnectTimeout)):
+        return f"no answer within {timeout:g}s after connecting"
+    if any(isinstance(e, ConnectionResetError) for e in found):
+        return "connection reset by peer"
+    if any(isinstance(e, (*_CUT_OFF, ProtocolError)) for e in found):
+        return "connection closed before an answer"
+    if any(isinstance(e, ssl.SSLError) for e in found):
+        return cause(exc)
+    return None
+
+
 def raise_unobservable(exc: BaseException, endpoint: str, timeout: float,
                        redactor: Redactor) -> NoReturn:
     """Turn a requests failure into the CheckError that says why nothing was observed."""

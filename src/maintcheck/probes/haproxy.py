@@ -36,6 +36,21 @@ class HaproxyServer:
     check_code: int | None  # the HTTP status of the last layer-7 check
     check_detail: str  # HAProxy's own words on the last check, e.g. "Connection refused"
     last_change_seconds: int | None  # since the last UP/DOWN transition
+    weight: int | None = None  # the effective weight: 0 takes no new traffic, even when UP
+    sessions_total: int | None = None  # stot: sessions this server was ever given
+
+    def out_of_service(self) -> str | None:
+        """Why this server does not take its share of traffic, or None when it does: UP with
+        health checks on, in the READY admin state, with a non-zero weight."""
+        said = " ".join(w for w in (self.check_status, self.check_detail) if w)
+        detail = f" ({said})" if said else ""
+        if self.status == "no check":
+            return "no check (health checks are off: HAProxy cannot take it out when it fails)"
+        if not self.status.startswith("UP") or self.status.startswith("UP "):
+            return f"{self.status}{detail}"
+        if self.weight == 0:
+            return "UP with weight 0 (it takes no new traffic)"
+        return None
 
 
 def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str | None = None,
@@ -60,7 +75,8 @@ def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str 
             check_status=(row.get("check_status") or "").removeprefix("* "),
             check_code=_int(row.get("check_code")),
             check_detail=row.get("last_chk") or "",
-            last_change_seconds=_int(row.get("lastchg")))
+            last_change_seconds=_int(row.get("lastchg")),
+            weight=_int(row.get("weight")), sessions_total=_int(row.get("stot")))
         for row in rows if row.get("type") in {_TYPE_BACKEND, _TYPE_SERVER}
     ]
 

@@ -1,10 +1,12 @@
 """HTTP probe: what a URL answers, how fast, and whether its TLS verifies.
 
-The service's answer is data, whatever it is: an HTTP 500, a redirect loop, or a certificate
-that does not verify against the configured CA (``tls_error``). The check decides. When there
-is no answer, nothing was observed and a :class:`~maintcheck.errors.CheckError` is raised
-(ERROR): connection refused or reset, DNS failure, timeout, a TLS handshake that fails for a
-reason other than the certificate (e.g. TLS spoken to a plain-HTTP port).
+The service's answer is data, whatever it is: an HTTP 500, a redirect loop, a certificate
+that does not verify against the configured CA (``tls_error``), or no answer from a service
+that was reached (``failure``: connection refused or reset, silence after the connection was
+made, a failed TLS handshake). The check decides, and none of these is ever a latency
+sample. When maintcheck could not reach the service at all (no route, no connection within
+the timeout, a name that does not resolve), nothing was observed and a
+:class:`~maintcheck.errors.CheckError` is raised (ERROR).
 
 Credentials (``auth``, ``token``, ``user:pw@`` in the URL, secret-looking headers) never
 appear in the observation or in an exception message.
@@ -38,7 +40,8 @@ MATCH_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class HttpObservation:
-    """One request's answer. ``status`` is None only when ``tls_error`` says why."""
+    """One request's answer. ``status`` is None only when ``tls_error`` or ``failure`` says
+    why."""
 
     url: str
     status: int | None
@@ -49,12 +52,22 @@ class HttpObservation:
     final_url: str
     address: str | None = None  # the backend it was sent to, when not the URL's own host
     headers: Mapping[str, str] = field(default_factory=dict)
+    failure: str | None = None  # the service was reached and did not answer: why
+    body: str | None = None  # the whole body (up to 1 MiB), when asked for with keep_body
+
+    @property
+    def problem(self) -> str | None:
+        """Why there is no answer to judge (TLS or no answer), or None when there is one."""
+        if self.tls_error:
+            return f"TLS verification failed: {self.tls_error}"
+        return self.failure
 
 
 def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth | None = None,
           token: str | None = None, headers: Mapping[str, str] | None = None,
           expect_contains: str | None = None, connect_to: str | None = None,
-          redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> HttpObservation:
+          redactor: Redactor | None = None, on_retry: OnRetry | None = None,
+          keep_body: bool = False) -> HttpObservation:
     """GET ``url`` with TLS verified (system CAs, or ``ca_bundle`` alone when given).
 
     ``timeout`` bounds the connect, each read, and the body as a whole. ``latency_ms`` runs
@@ -96,18 +109,11 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
                 _client.raise_unobservable(exc, _endpoint(clean, connect_to), timeout, red)
             response = exc.response
         except requests.RequestException as exc:
-            tls = _client.tls_verify_error(exc)
-            if tls is None:
-                _client.raise_unobservable(exc, _endpoint(clean, connect_to), timeout, red)
-            return HttpObservation(
-                url=red.text(clean), status=None,
-                latency_ms=_ms(started), body_excerpt="",
-                contains_match=None if expect_contains is None else False,
-                tls_error=red.text(tls), final_url=red.text(clean), address=connect_to)
+            return _unanswered(exc, clean, connect_to, timeout, red, expect_contains, started)
         try:
             body = _read(response, started + timeout)
         except requests.RequestException as exc:
-            _client.raise_unobservable(exc, _endpoint(clean, connect_to), timeout, red)
+            return _unanswered(exc, clean, connect_to, timeout, red, expect_contains, started)
         finally:
             response.close()
         latency = _ms(started)
@@ -120,7 +126,7 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
         body_excerpt=red.text(excerpt),
         contains_match=None if expect_contains is None else expect_contains in text,
         tls_error=None, final_url=red.text(final), address=connect_to,
-        headers=_safe_headers(response.headers, red))
+        headers=_safe_headers(response.headers, red), body=text if keep_body else None)
 
 
 def via(url: str, address: str, *, timeout: float, **options: Any) -> HttpObservation:
@@ -131,6 +137,22 @@ def via(url: str, address: str, *, timeout: float, **options: Any) -> HttpObserv
     200
     """
     return fetch(url, timeout=timeout, connect_to=address, **options)
+
+
+def _unanswered(exc: requests.RequestException, url: str, connect_to: str | None,
+                timeout: float, red: Redactor, expect_contains: str | None,
+                started: float) -> HttpObservation:
+    """The observation of a request the service did not answer, or the ERROR when maintcheck
+    could not reach it at all."""
+    tls = _client.tls_verify_error(exc)
+    failure = None if tls is not None else _client.no_answer(exc, timeout)
+    if tls is None and failure is None:
+        _client.raise_unobservable(exc, _endpoint(url, connect_to), timeout, red)
+    return HttpObservation(
+        url=red.text(url), status=None, latency_ms=_ms(started), body_excerpt="",
+        contains_match=None if expect_contains is None else False,
+        tls_error=red.text(tls) if tls else None, final_url=red.text(url), address=connect_to,
+        failure=red.text(failure) if failure else None)
 
 
 class _NameAdapter(HTTPAdapter):

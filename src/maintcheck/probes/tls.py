@@ -20,8 +20,10 @@ ignores SNI and its one certificate does not cover the name; None when it cannot
 its one certificate covers the name anyway, or the name is an IP address (SNI carries none).
 
 A certificate that is expired, for the wrong name, or does not chain to the CA is data for
-the check. No TCP connection, no TLS handshake at all, or a timeout is a
-:class:`~maintcheck.errors.CheckError` (ERROR).
+the check. A service that refuses the connection, resets it, or gives no TLS handshake once
+connected cannot show its certificate: :class:`~maintcheck.errors.ServiceFailed` (FAILED).
+No TCP connection within the timeout, or a name that does not resolve, is a
+:class:`~maintcheck.errors.CheckError` (ERROR): maintcheck could not look.
 
 >>> obs = inspect("10.0.0.5:443", "app.example.com", timeout=5)
 >>> obs.hostname_matches, obs.chain_verified, obs.days_left > 14
@@ -42,7 +44,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData
+from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData, ServiceFailed
 from maintcheck.probes._client import split_address
 
 
@@ -70,7 +72,7 @@ class TlsObservation:
     protocol: str  # as negotiated in the reading handshake, e.g. "TLSv1.3"
 
 
-class _HandshakeFailed(HostUnreachable):
+class _HandshakeFailed(ServiceFailed):
     """TCP connected but no TLS session could be set up."""
 
 
@@ -155,7 +157,17 @@ def _handshake(host: str, port: int, sni: str | None, ctx: ssl.SSLContext, deadl
     if remaining <= 0:
         raise CommandTimeout(f"{where}: TLS inspection ran past its timeout")
     try:
-        with socket.create_connection((host, port), timeout=remaining) as raw:
+        raw = socket.create_connection((host, port), timeout=remaining)
+    except TimeoutError:
+        raise CommandTimeout(f"{where}: no TCP connection within the timeout") from None
+    except ConnectionRefusedError:
+        raise ServiceFailed(f"{where}: connection refused, expected a TLS service") from None
+    except socket.gaierror as exc:
+        raise HostUnreachable(f"{where}: name does not resolve ({exc.strerror})") from None
+    except OSError as exc:
+        raise HostUnreachable(f"{where}: {exc.strerror or exc}") from None
+    try:
+        with raw:
             raw.settimeout(max(deadline - time.monotonic(), 0.001))
             with ctx.wrap_socket(raw, server_hostname=sni) as conn:
                 der = conn.getpeercert(binary_form=True)
@@ -163,16 +175,13 @@ def _handshake(host: str, port: int, sni: str | None, ctx: ssl.SSLContext, deadl
     except ssl.SSLCertVerificationError:
         raise
     except TimeoutError:
-        raise CommandTimeout(f"{where}: no TLS handshake within the timeout") from None
+        raise _HandshakeFailed(f"{where}: no TLS handshake within the timeout after "
+                               "connecting") from None
     except ssl.SSLError as exc:
         raise _HandshakeFailed(f"{where}: TLS handshake failed: {exc.reason or exc}") from None
-    except ConnectionRefusedError:
-        raise HostUnreachable(f"{where}: connection refused") from None
-    except socket.gaierror as exc:
-        raise HostUnreachable(f"{where}: name does not resolve ({exc.strerror})") from None
     except OSError as exc:
         # a reset or EOF mid-handshake is a failed handshake, not a certificate finding
-        raise _HandshakeFailed(f"{where}: {exc.strerror or exc}") from None
+        raise _HandshakeFailed(f"{where}: TLS handshake failed: {exc.strerror or exc}") from None
     if not der:
         raise MissingData(f"{where}: the server presented no certificate")
     return der, protocol
