@@ -55,6 +55,8 @@ def test_certificates_valid(target, expect, probes, assess_services, http_option
         "sha256": c.fingerprint_sha256, "not_after": f"{c.not_after:%Y-%m-%dT%H:%M:%SZ}",
         "days_left": round(c.days_left, 1), "warn": c.days_left < expect.tls_warn_days}
         for c in seen})
+    record_property("warnings", assess_services.certificate_warnings(
+        seen, warn_days=expect.tls_warn_days, fail_days=expect.tls_fail_days))
     assert assess_services.certificates(target.name, seen, fail_days=expect.tls_fail_days,
                                         min_rsa_bits=expect.tls_min_key_bits) == []
 

@@ -80,6 +80,14 @@ def certificates(host: str, observed: Iterable[TlsObservation], *, fail_days: in
                            for f in certificate(seen, fail_days, min_rsa_bits)])
 
 
+def certificate_warnings(observed: Iterable[TlsObservation], *, warn_days: int,
+                         fail_days: int) -> list[str]:
+    """Certificates that pass but expire within ``warn_days``: shown as warnings."""
+    return [f"{c.server_name} at {c.address}: expires in {c.days_left:.0f} days "
+            f"({c.not_after:%Y-%m-%d}), within the {warn_days} days' warning"
+            for c in observed if fail_days <= c.days_left < warn_days]
+
+
 def certificate(seen: TlsObservation, fail_days: int, min_rsa_bits: int) -> list[str]:
     where = f"{seen.server_name} at {seen.address}"
     found = []

@@ -103,6 +103,7 @@ class Evidence:
                          key=lambda x: tuple(int(p) for p in x.split(".")))
         doc = dict(meta)
         doc.update({
+            "warnings": warnings(self.outcomes),
             "phase": "+".join(p for p in ("pre", "during", "post") if p in phases),
             "checklist": {"title": self.catalog.title, "items": len(items)},
             "items": items,
@@ -113,6 +114,15 @@ class Evidence:
             "confirmations": [c.as_dict() for _, c in sorted(self.confirmations.items())],
         })
         return self.redactor.value(doc)  # type: ignore[no-any-return]
+
+
+def warnings(outcomes: list[Outcome]) -> list[dict[str, str]]:
+    """What checks noted short of a failure (``record_property("warnings", [...])``), each with
+    its item and host, in item and host order."""
+    found = [{"item": o.item, "host": o.host, "warning": str(w)}
+             for o in outcomes for k, v in o.observed if k == "warnings" for w in v or ()]
+    return sorted(found, key=lambda w: (tuple(int(p) for p in w["item"].split(".")
+                                              if p.isdigit()), w["host"], w["warning"]))
 
 
 def dumps(document: Mapping[str, Any]) -> str:

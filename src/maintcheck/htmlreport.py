@@ -9,6 +9,7 @@ return escaped HTML; only :class:`HtmlReport` knows pytest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from html import escape
 from typing import Any
@@ -36,6 +37,7 @@ STYLE = """<style>
 .mc-checklist .mc-section th{background:#eceff1;font-size:14px}
 .mc-checklist .mc-id{white-space:nowrap;width:3em}.mc-checklist .mc-state{width:40%}
 .mc-checklist ul{margin:2px 0 0;padding-left:18px;color:#555}
+.mc-checklist .mc-warn{color:#7a5c00}
 .mc-note{color:#333;margin:2px 0 0}
 .mc-passed .mc-state{color:#1b5e20}.mc-failed .mc-state{color:#b71c1c;font-weight:bold}
 .mc-error .mc-state{color:#bf360c;font-weight:bold}.mc-pending .mc-state{color:#7a5c00}
@@ -96,6 +98,8 @@ def render_verdict(document: Mapping[str, Any]) -> str:
         f"{document['checklist']['items']} items: {tally}",
         *(f"unreachable: {on_host(h, cause)}" for h, cause in document["unreachable"].items()),
         *(f"retried once: {retry_line(r)}" for r in document.get("connection_retries", [])),
+        *(f"warning: {w['item']} {on_host(w['host'], w['warning'])}"
+          for w in document.get("warnings", [])),
     ]
     return (f'<div id="maintcheck-verdict" class="mc-verdict mc-{escape(verdict)}">'
             f'<div class="mc-big">{escape(verdict)}</div>'
@@ -119,6 +123,8 @@ def render_checklist(document: Mapping[str, Any], catalog: Catalog) -> str:
             state = entry["state"] if entry else "other phase"
             text = describe(entry) if entry else f"checked in the {item.phase} phase"
             details = "".join(f"<li>{escape(line)}</li>" for line in problems(entry or {}))
+            details += "".join(f'<li class="mc-warn">warning: {escape(on_host(w["host"], w["warning"]))}</li>'
+                               for w in document.get("warnings", []) if w["item"] == item.id)
             confirmation = (entry or {}).get("confirmation")
             rows.append(
                 f'<tr class="mc-{state.replace(" ", "-")}" data-item="{escape(item.id)}">'
@@ -156,8 +162,24 @@ def describe(entry: Mapping[str, Any]) -> str:
 
 def problems(entry: Mapping[str, Any]) -> list[str]:
     """One line per failure or error: ``web-02: expected nginx running, found inactive``."""
-    return [on_host(o["host"], first_line(o["message"])) for o in entry.get("outcomes", ())
-            if o["outcome"] in ("failed", "error") and o["message"]]
+    return [on_host(o["host"], line) for o in entry.get("outcomes", ())
+            if o["outcome"] in ("failed", "error") and o["message"]
+            for line in findings(o["message"])]
+
+
+def findings(message: str) -> list[str]:
+    """The findings of a check's message, one line each: the lines under its ``host: N
+    finding(s)`` head, or its first line when it has no such head."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    if lines and re.search(r": \d+ finding\(s\)$", lines[0]):
+        listed = []
+        for line in lines[1:]:
+            if not line or line.startswith(("assert ", "+", "-", "where ")):
+                break
+            listed.append(line)
+        if listed:
+            return listed
+    return [first_line(message)]
 
 
 def on_host(host: str, message: str) -> str:

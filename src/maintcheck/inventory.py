@@ -60,6 +60,11 @@ class Expectations(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def __repr__(self) -> str:
+        # stable across runs and free of values (some are secrets): a failing check's
+        # introspection must not print a memory address or a password into the evidence
+        return f"Expectations({len(self._values)} variables)"
+
 
 @dataclass(frozen=True)
 class Host:

@@ -496,6 +496,8 @@ class Recorder:
             tr.write_line(f"unreachable: {host}: {cause}", red=True)
         for row in document.get("connection_retries", []):
             tr.write_line(f"retried once: {retry_line(row)}", yellow=True)
+        for row in document.get("warnings", []):
+            tr.write_line(f"warning: {row['item']} {row['host']}: {row['warning']}", yellow=True)
         pending = document["summary"]["pending_items"]
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "

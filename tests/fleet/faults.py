@@ -13,11 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from . import network, observe
 from .host import Host, bounded_wait
+from .pki import TestCA
 from .roles import DATA_MOUNT, PG_UNIT, STATUS_FILE, install_web_cert
 
 if TYPE_CHECKING:
@@ -150,13 +152,16 @@ def lag_replication(fleet: Fleet, replica: str | None = None) -> Fault:
 # --- TLS ---------------------------------------------------------------------------------------
 
 def _swap_cert(fleet: Fleet, web: str, name: str, names: list[str] | None = None,
-               not_before: dt.datetime | None = None, not_after: dt.datetime | None = None
-               ) -> Fault:
+               not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
+               issuer: TestCA | None = None) -> Fault:
     h = fleet.host(web)
 
     def serve(bad: bool) -> int:
-        issued = (fleet.issue_cert(h, names, not_before=not_before, not_after=not_after) if bad
-                  else fleet.issue_cert(h))
+        if bad and issuer is not None:
+            issued = issuer.issue([h.fqdn, h.name], [h.ip])
+        else:
+            issued = (fleet.issue_cert(h, names, not_before=not_before, not_after=not_after)
+                      if bad else fleet.issue_cert(h))
         install_web_cert(h, issued.cert_pem, issued.key_pem)
         h.exec("nginx -t -q && systemctl reload nginx")
         serial = _serial(issued.cert_pem)
@@ -187,6 +192,12 @@ def serve_expired_cert(fleet: Fleet, web: str) -> Fault:
     now = dt.datetime.now(dt.UTC)
     return _swap_cert(fleet, web, "serve_expired_cert",
                       not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
+
+
+def serve_untrusted_cert(fleet: Fleet, web: str, scratch: Path) -> Fault:
+    """Serve a certificate for the host's own names from another CA, one that even bears the
+    fleet CA's name: nothing that verifies against the fleet CA accepts it."""
+    return _swap_cert(fleet, web, "serve_untrusted_cert", issuer=TestCA.create(scratch))
 
 
 def serve_wrong_name_cert(fleet: Fleet, web: str, name: str = "wrong.fleet.test") -> Fault:

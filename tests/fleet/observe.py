@@ -51,6 +51,13 @@ def haproxy_status(lb: Host) -> dict[str, str]:
     return out
 
 
+def haproxy_weights(lb: Host) -> dict[str, str]:
+    """``{"web/web-01": "1", ...}``: each server's effective weight, from the stats CSV."""
+    csv = lb.exec("curl -sf --max-time 5 'http://127.0.0.1:8404/stats;csv'").stdout
+    return {f"{f[0]}/{f[1]}": f[18] for f in (line.split(",") for line in csv.splitlines()[1:])
+            if len(f) > 18 and f[1] not in ("FRONTEND", "BACKEND")}
+
+
 def http_json(host: Host, url: str, method: str = "GET", body: Any = None) -> Any:
     """JSON from ``url`` fetched with curl inside ``host``."""
     argv = ["curl", "-sf", "--max-time", "5", "-X", method, url]

@@ -436,6 +436,80 @@ def maintenance_mode_left_on(fleet: Fleet, host: str, script: str) -> Fault:
     return out_of_rotation(Fault("maintenance_mode_left_on", host, fleet, undo), host)
 
 
+def lb_server(fleet: Fleet, server: str, command: str, undo_command: str,
+              seen: Callable[[Host], bool], healthy: Callable[[Host], bool],
+              name: str) -> Fault:
+    """One HAProxy runtime command on ``web/server`` (``set server web/web-01 state drain``),
+    held until the stats show it; undone with ``undo_command``."""
+    lb = fleet.by_role("lb")[0]
+    faults.haproxy_command(lb, command)
+    bounded_wait(f"haproxy: {command}", lambda: seen(lb), timeout=15)
+
+    def undo() -> None:
+        faults.haproxy_command(lb, undo_command)
+        bounded_wait(f"haproxy: {undo_command}", lambda: healthy(lb), timeout=30)
+
+    return Fault(name, f"web/{server}", fleet, undo)
+
+
+def lb_server_state(fleet: Fleet, server: str, state: str) -> Fault:
+    """``web/server`` set to ``drain`` or ``maint`` through the runtime API: it stays UP to its
+    health checks, and takes no new traffic."""
+    key, shown = f"web/{server}", {"drain": "DRAIN", "maint": "MAINT"}[state]
+    return lb_server(fleet, server, f"set server {key} state {state}",
+                     f"set server {key} state ready",
+                     lambda lb: observe.haproxy_status(lb).get(key) == shown,
+                     lambda lb: observe.haproxy_status(lb).get(key) == "UP",
+                     f"lb_server_{state}")
+
+
+def lb_server_weight_zero(fleet: Fleet, server: str) -> Fault:
+    """``web/server`` at weight 0: UP to its health checks, it takes no new traffic."""
+    key = f"web/{server}"
+    return lb_server(fleet, server, f"set weight {key} 0", f"set weight {key} 1",
+                     lambda lb: observe.haproxy_weights(lb).get(key) == "0",
+                     lambda lb: observe.haproxy_weights(lb).get(key) == "1",
+                     "lb_server_weight_zero")
+
+
+def maintenance_page(fleet: Fleet, host: str) -> Fault:
+    """The web host's app page becomes a maintenance page served with HTTP 200; its /health
+    still says ok, so HAProxy keeps it in rotation and users get the page."""
+    return rewrite(fleet, host, "/var/www/html/index.html",
+                   lambda _: "<html><body>Back soon: scheduled maintenance</body></html>\n",
+                   "maintenance_page")
+
+
+def maintenance_mode_everywhere(fleet: Fleet, script: str) -> Fault:
+    """Every web host in maintenance mode (nginx answers 503): HAProxy has none left."""
+    webs = [h.name for h in fleet.by_role("web")]
+    return together(fleet, "maintenance_mode_everywhere",
+                    *[lambda w=w: maintenance_mode_left_on(fleet, w, script) for w in webs])
+
+
+CRASH_LOOP_DROPIN = "/etc/systemd/system/nginx.service.d/fleet-crash-loop.conf"
+
+
+def crash_loop(fleet: Fleet, host: str) -> Fault:
+    """nginx's ExecStart fails and systemd restarts it forever (Restart=always): the unit
+    flips between activating and failed, and port 443 refuses."""
+    h = fleet.host(host)
+    h.write_file(CRASH_LOOP_DROPIN, "[Unit]\nStartLimitIntervalSec=0\n[Service]\n"
+                 "ExecStartPre=\nExecStart=\nExecStart=/bin/false\nRestart=always\n"
+                 "RestartSec=1\n", 0o644)
+    h.exec("systemctl daemon-reload && systemctl restart nginx || true")
+    bounded_wait(f"{host}: nginx crash-looping", lambda: observe.unit_state(h, "nginx")
+                 in ("activating", "failed"), timeout=30)
+
+    def undo() -> None:
+        h.exec(["rm", "-f", CRASH_LOOP_DROPIN])
+        h.exec("systemctl daemon-reload && systemctl reset-failed nginx; systemctl restart nginx")
+        faults.wait_unit(h, "nginx", "active")
+        _wait_lb(fleet, host, "UP")
+
+    return out_of_rotation(Fault("crash_loop", host, fleet, undo), host)
+
+
 def all_servers_down(fleet: Fleet, servers: list[str]) -> Fault:
     """Every server of the web backend in MAINT: the frontend answers 503."""
     return together(fleet, "all_servers_down",

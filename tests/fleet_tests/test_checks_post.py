@@ -20,6 +20,10 @@ from fleet_tests.checkfaults import (
     delete_firewall_rule,
     errors_served,
     installed_version,
+    lb_server_state,
+    lb_server_weight_zero,
+    maintenance_mode_everywhere,
+    maintenance_page,
     newest,
     out_of_rotation,
     reject_tcp,
@@ -27,6 +31,8 @@ from fleet_tests.checkfaults import (
     slow_connects,
 )
 from fleet_tests.checkrun import (
+    ALL_TYPES,
+    Allow,
     Case,
     Expect,
     Seen,
@@ -55,6 +61,12 @@ def reports(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def healthy(fleet: Fleet, reports: Path) -> Seen:
     """One run of checks/post on the healthy fleet: what every fault is compared with."""
     return run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE)
+
+
+@pytest.fixture(scope="module")
+def healthy_without_types(fleet: Fleet, reports: Path) -> Seen:
+    """checks/post on the healthy fleet with no --maintenance-type: sections 12-14 N/A."""
+    return run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE, types="")
 
 
 def test_healthy_fleet_passes_every_automated_post_item(healthy: Seen) -> None:
@@ -87,6 +99,14 @@ def test_missing_pre_evidence_fails_8_1(fleet: Fleet, healthy: Seen, reports: Pa
     assert_fails_exactly(healthy, seen, [Expect("8.1", "-", ("pre.json", "expected"))])
 
 
+# Every backend out of rotation: the lb's frontend answers 503 to everything users ask.
+LB_SERVES_NOTHING = (
+    Expect("7.1", "lb-01", ("received none", "served by no declared server", "HTTP 503")),
+    Expect("7.2", "lb-01", ("no latency measured", "HTTP 503", "no latency now")),
+    Expect("7.4", "lb-01", ("HTTP 503", "expected 200")),
+    Expect("8.3", "lb-01", ("missing now",)),
+)
+
 CASES = [
     Case("7.1-service-stopped",
          lambda fl: faults.stop_unit(fl, "web-01", r.APP_WORKER_UNIT),
@@ -98,18 +118,81 @@ CASES = [
          lambda fl: out_of_rotation(faults.stop_unit(fl, "web-01", "nginx"), "web-01"),
          (Expect("8.3", "web-01", ("measured before the window are missing now",)),
           Expect("13.6", "web-01", ("answered before the window and not now",)),
-          Expect("7.1", "web-01", ("nginx", "inactive", "expected active", "[443]")),
-          # its endpoints refuse connections: nothing to measure, not a wrong answer
-          Expect("7.2", "web-01", ("/health: connection refused",), outcome="error"),
-          Expect("13.4", "web-01", ("/flags.json: connection refused",), outcome="error"),
-          # the lb declares web-01:443 as a dependency
-          Expect("7.5", "lb-01", ("443", "cannot connect", "expected")))),
+          # the unit and its port, and what users see: its endpoints and certificate refuse
+          Expect("7.1", "web-01", ("nginx", "inactive", "expected active", "[443]",
+                                   "/health: connection refused, expected HTTP 200",
+                                   "could not read it now", "connection refused")),
+          # a refused request is the service failing, and never a latency sample
+          Expect("7.2", "web-01", ("health: no latency measured", "connection refused",
+                                   "no latency now")),
+          Expect("13.4", "web-01", ("/flags.json: connection refused",)),
+          # the lb declares web-01:443 as a dependency, and has it out of rotation
+          Expect("7.5", "lb-01", ("443", "cannot connect", "expected")),
+          Expect("7.1", "lb-01", ("web/web-01", "received none")),
+          Expect("14.5", "lb-01", ("web/web-01", "DOWN", "expected UP")))),
     Case("7.2-slow-answers",
          lambda fl: out_of_rotation(slow_connects(fl, "web-02"), "web-02"),
-         (Expect("7.2", "web-02", ("ms, expected at most 2000 ms", "before the window")),)),
+         (Expect("7.2", "web-02", ("ms, expected at most 2000 ms", "before the window")),
+          # HAProxy's checks time out: it took web-02 out, and users get none of it
+          Expect("7.1", "lb-01", ("web/web-02", "received none")),
+          Expect("14.5", "lb-01", ("web/web-02", "DOWN", "expected UP")))),
     Case("7.4-every-backend-down",
          lambda fl: all_servers_down(fl, ["web-01", "web-02"]),
-         (Expect("7.4", "lb-01", ("HTTP 503", "expected 200")),)),
+         (Expect("7.4", "lb-01", ("HTTP 503", "expected 200")),
+          *LB_SERVES_NOTHING, Expect("13.6", "lb-01", ("not now",)),
+          Expect("14.5", "lb-01", ("web/web-01: MAINT", "web/web-02: MAINT")))),
+    # The load balancer by its running state: a server out of rotation gets no traffic,
+    # whatever its health checks say (2.6, 7.1 and 14.5 judge HAProxy as it runs).
+    *[Case(f"7.1-lb-server-{state}", lambda fl, state=state: lb_server_state(fl, "web-01", state),
+           (Expect("7.1", "lb-01", ("web/web-01", "received none", "expected a share")),
+            Expect("14.5", "lb-01", ("web/web-01", shown, "expected UP, READY"))))
+      for state, shown in (("drain", "DRAIN"), ("maint", "MAINT"))],
+    Case("7.1-lb-server-weight-0", lambda fl: lb_server_weight_zero(fl, "web-02"),
+         (Expect("7.1", "lb-01", ("web/web-02", "received none", "expected a share")),
+          Expect("14.5", "lb-01", ("web/web-02", "weight 0", "expected UP, READY")))),
+    # A backend serving a maintenance page with HTTP 200, still in rotation: web-02's own
+    # endpoints fail, and so do the lb's requests that its round robin hands to web-02.
+    Case("7.1-maintenance-page-200",
+         lambda fl: maintenance_page(fl, "web-02"),
+         (Expect("7.1", "web-02", ("web-02 app page", "body lacks", "maintcheck demo app")),
+          Expect("7.1", "lb-01", ("served by web/web-02", "body lacks")),
+          Expect("7.2", "web-02", ("web-02 app page: no latency measured", "no latency now")),
+          Expect("8.3", "web-02", ("missing now",)),
+          Expect("13.6", "web-02", ("not now",))),
+         maybe=tuple(Allow("lb-01", "failed", item=i, says=("back soon",))
+                     for i in ("7.2", "7.4")) + tuple(
+             Allow("lb-01", "failed", item=i, says=("missing now",) if i == "8.3"
+                   else ("not now",)) for i in ("8.3", "13.6"))),
+    # Every backend in maintenance mode (503): post has nothing to pass, with or without
+    # --maintenance-type.
+    *[Case(f"7.1-maintenance-mode-everywhere{suffix}",
+           lambda fl: maintenance_mode_everywhere(fl, r.MAINTENANCE_SCRIPT),
+           (*[e for w in ("web-01", "web-02") for e in (
+               Expect("7.1", w, ("HTTP 503, expected 200", "down for maintenance")),
+               Expect("7.2", w, ("no latency measured", "HTTP 503", "no latency now")),
+               Expect("8.3", w, ("missing now",)))],
+            *LB_SERVES_NOTHING,
+            *([e for w in ("web-01", "web-02") for e in (
+                Expect("13.4", w, ("HTTP 503",)), Expect("13.6", w, ("not now",)))]
+              + [Expect("13.6", "lb-01", ("not now",)),
+                 Expect("14.5", "lb-01", ("web/web-01: DOWN", "web/web-02: DOWN"))]
+              if types else [])),
+           types=types)
+      for suffix, types in (("", ALL_TYPES), ("-no-type", ""))],
+    # The change declared a new certificate for web-02, and the one served does not verify
+    # against the CA: declared or not, users' TLS fails.
+    Case("7.1-untrusted-certificate-declared",
+         lambda fl: out_of_rotation(faults.serve_untrusted_cert(
+             fl, "web-02", fl.workdir / "untrusted-ca"), "web-02"),
+         (Expect("7.1", "web-02", ("TLS verification failed", "expected HTTP 200")),
+          Expect("7.2", "web-02", ("no latency measured", "TLS verification failed",
+                                   "no latency now")),
+          Expect("8.3", "web-02", ("missing now",)),
+          Expect("13.6", "web-02", ("not now",)),
+          Expect("13.4", "web-02", ("TLS verification failed",)),
+          Expect("7.1", "lb-01", ("web/web-02", "received none")),
+          Expect("14.5", "lb-01", ("web/web-02", "DOWN", "expected UP"))),
+         extra=("--declare", "cert:web-02.fleet.test")),
     Case("7.5-database-unreachable",
          lambda fl: reject_tcp(fl, "web-01", port=5432, destination=fl.host("db-01").ip),
          (Expect("7.5", "web-01", ("5432", "cannot connect", "expected")),)),
@@ -160,9 +243,13 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
-def test_fault_fails_exactly_its_post_item(fleet: Fleet, healthy: Seen, reports: Path,
+def test_fault_fails_exactly_its_post_item(fleet: Fleet, healthy: Seen,
+                                           healthy_without_types: Seen, reports: Path,
                                            case: Case) -> None:
     with case.inject(fleet):
         seen = run_checks(PHASE, fleet.inventory_path, reports, change=CHANGE,
-                          window=case.window, limit=case.limit)
-    assert_fails_exactly(healthy, seen, case.expect, limited=bool(case.limit))
+                          window=case.window, limit=case.limit, types=case.types,
+                          extra=case.extra)
+    assert_fails_exactly(healthy if case.types else healthy_without_types, seen, case.expect,
+                         limited=bool(case.limit), maybe=case.maybe)
+    assert seen.document["verdict"] == "FAILED"
