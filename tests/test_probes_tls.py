@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from probe_services import Nginx, black_hole, free_port, nginx
 
+from maintcheck import assess_services
 from maintcheck.errors import HostUnreachable, ServiceFailed
 from maintcheck.probes import tls
 
@@ -118,3 +119,14 @@ def test_a_silent_server_is_a_bounded_failed_handshake() -> None:
         with pytest.raises(ServiceFailed, match=f"127.0.0.1:{port}.*no TLS handshake within"):
             tls.inspect(f"127.0.0.1:{port}", "x.test", timeout=0.5)
         assert time.monotonic() - started < 2
+
+
+def test_a_certificate_within_its_warning_days_passes_and_warns(web: Nginx) -> None:
+    """10 days left, fail at 7, warn at 30: no finding, one warning naming it and its date."""
+    not_after = inspect(web, "good.test").not_after
+    obs = inspect(web, "good.test", now=not_after - dt.timedelta(days=10))
+    assert assess_services.certificates("h", [obs], fail_days=7, min_rsa_bits=2048) == []
+    assert assess_services.certificate_warnings([obs], warn_days=30, fail_days=7) == [(
+        f"good.test at 127.0.0.1:{web.tls_port}: expires in 10 days ({not_after:%Y-%m-%d}), "
+        "within the 30 days' warning")]
+    assert assess_services.certificate_warnings([obs], warn_days=9, fail_days=7) == []

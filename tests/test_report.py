@@ -197,3 +197,38 @@ def test_signoff_of_a_post_run_without_pre_evidence() -> None:
     assert values["post_signoff"] == "PASSED, run by op, 2026-11-27 04:00:00 UTC"
     assert values["date_completed"] == "2026-11-27 04:00:00 UTC"
     assert values["window"] == values["lead"] == "not given"
+
+
+def test_warnings_reach_the_evidence_the_verdict_box_and_the_items_row() -> None:
+    """A check's warnings (record_property("warnings", [...])) are not only in the JSON."""
+    from maintcheck.evidence import Outcome, warnings
+    from maintcheck.htmlreport import render_verdict
+
+    said = "app.test at 10.0.0.5:443: expires in 10 days (2026-12-16), within the 30 days' warning"
+    outcomes = [Outcome("5.5", "web-01", "passed", "", "test_certificates_valid",
+                        observed=(("warnings", [said]),)),
+                Outcome("5.5", "web-02", "passed", "", "test_certificates_valid",
+                        observed=(("warnings", []),))]
+    found = warnings(outcomes)
+    assert found == [{"item": "5.5", "host": "web-01", "warning": said}]
+    document = {"items": [{"id": "5.5", "state": "passed", **entry(("web-01", "passed", ""))}],
+                "warnings": found, "verdict": "PASSED", "phase": "during",
+                "change": {"id": "C", "operator": "op"}, "started_at": "2026-12-06T01:00:00Z",
+                "finished_at": "2026-12-06T01:01:00Z", "checklist": {"items": 1},
+                "summary": {"items": {"passed": 1}}, "unreachable": {}}
+    row_html = render_checklist(document, catalog_module.load(CHECKLIST))
+    assert f'<li class="mc-warn">warning: web-01: {said}</li>'.replace("'", "&#x27;") in row_html
+    assert f"warning: 5.5 web-01: {said}".replace("'", "&#x27;") in render_verdict(document)
+
+
+def test_the_checklist_view_lists_every_finding_not_the_assert_line() -> None:
+    """Without JavaScript, the item's row says what is wrong: one line per finding."""
+    from maintcheck.htmlreport import problems
+
+    message = ("assert lb-01: 2 finding(s)\n    web/web-01: received none of the 4 requests\n"
+               "    https://app/ served by web/web-02: HTTP 503, expected 200")
+    assert problems(entry(("lb-01", "failed", message))) == [
+        "lb-01: web/web-01: received none of the 4 requests",
+        "lb-01: https://app/ served by web/web-02: HTTP 503, expected 200"]
+    assert problems(entry(("web-01", "error", "web-01: ssh: connect refused\nmore"))) == [
+        "web-01: ssh: connect refused"]

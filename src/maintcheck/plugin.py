@@ -19,7 +19,7 @@ from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError, MissingData
+from maintcheck.errors import CheckError, InputError, MissingData, ServiceFailed
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
@@ -330,6 +330,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     callspec = getattr(item, "callspec", None)
     target = callspec.params.get("target") if callspec else None
     outcome, message = classify(report, call)
+    if (call.excinfo is not None and call.excinfo.errisinstance(ServiceFailed)
+            and target is not None and not message.startswith(f"{target}:")):
+        message = f"{target}: {message}"  # a probe names the endpoint; the evidence, the host
     report.user_properties += [
         ("item", item.stash[ITEM_ID]), ("host", str(target) if target is not None else "-"),
         ("outcome", outcome), ("message", run.redactor.text(message)),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Self
 from . import network, observe
 from .host import Host, bounded_wait
 from .pki import TestCA
-from .roles import DATA_MOUNT, PG_UNIT, STATUS_FILE, install_web_cert
+from .roles import DATA_MOUNT, PG_UNIT, STATUS_FILE, WEB_CERT, WEB_KEY, install_web_cert
 
 if TYPE_CHECKING:
     from .harness import Fleet
@@ -155,16 +155,19 @@ def _swap_cert(fleet: Fleet, web: str, name: str, names: list[str] | None = None
                not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
                issuer: TestCA | None = None) -> Fault:
     h = fleet.host(web)
+    # undone by serving the very certificate served before: a post run compares fingerprints
+    original = (h.read_file(WEB_CERT).encode(), h.read_file(WEB_KEY).encode())
 
     def serve(bad: bool) -> int:
-        if bad and issuer is not None:
-            issued = issuer.issue([h.fqdn, h.name], [h.ip])
+        if bad:
+            issued = (issuer.issue([h.fqdn, h.name], [h.ip]) if issuer is not None else
+                      fleet.issue_cert(h, names, not_before=not_before, not_after=not_after))
+            cert_pem, key_pem = issued.cert_pem, issued.key_pem
         else:
-            issued = (fleet.issue_cert(h, names, not_before=not_before, not_after=not_after)
-                      if bad else fleet.issue_cert(h))
-        install_web_cert(h, issued.cert_pem, issued.key_pem)
+            cert_pem, key_pem = original
+        install_web_cert(h, cert_pem, key_pem)
         h.exec("nginx -t -q && systemctl reload nginx")
-        serial = _serial(issued.cert_pem)
+        serial = _serial(cert_pem)
         bounded_wait(f"{web} serving the new certificate",
                      lambda: observe.served_certificate(h.ip, h.fqdn).serial_number == serial,
                      timeout=30, interval=0.2)

@@ -257,11 +257,14 @@ def nginx_site(host: Host) -> str:
     return NGINX_SITE.format(fqdn=host.fqdn, app=APP_NAME, flag=MAINTENANCE_FLAG)
 
 
+WEB_CERT, WEB_KEY = "/etc/nginx/tls/server.crt", "/etc/nginx/tls/server.key"
+
+
 def install_web_cert(target: Preboot | Host, cert_pem: bytes, key_pem: bytes) -> None:
     """Write nginx's certificate and key (before boot, or into a running host)."""
     target_write = target.file if isinstance(target, Preboot) else target.write_file
-    target_write("/etc/nginx/tls/server.crt", cert_pem, 0o644)
-    target_write("/etc/nginx/tls/server.key", key_pem, 0o600)
+    target_write(WEB_CERT, cert_pem, 0o644)
+    target_write(WEB_KEY, key_pem, 0o600)
 
 
 def prepare_web(p: Preboot, host: Host, fleet: Fleet) -> None:

@@ -120,7 +120,7 @@ CASES = [
           Expect("13.6", "web-01", ("answered before the window and not now",)),
           # the unit and its port, and what users see: its endpoints and certificate refuse
           Expect("7.1", "web-01", ("nginx", "inactive", "expected active", "[443]",
-                                   "/health: connection refused, expected HTTP 200",
+                                   "health: connection refused, expected HTTP 200",
                                    "could not read it now", "connection refused")),
           # a refused request is the service failing, and never a latency sample
           Expect("7.2", "web-01", ("health: no latency measured", "connection refused",
