@@ -185,7 +185,7 @@ def test_ansible_ssh_args_reach_ssh_after_maintchecks_own_options(tmp_path: Path
                              "StrictHostKeyChecking=no")
     argv = ssh_transport(address="b", port=22, user=None, identity=None, known_hosts="/kh",
                          connect_timeout=5, control_dir=tmp_path, extra=host.ssh_args)
-    assert argv[-1] == "b" and argv[-6:-1] == list(host.ssh_args)
+    assert argv[-2:] == ["--", "b"] and argv[-7:-2] == list(host.ssh_args)
     assert argv.index("StrictHostKeyChecking=yes") < argv.index("StrictHostKeyChecking=no")
 
 
@@ -202,3 +202,52 @@ def test_ssh_args_that_would_break_maintcheck_are_input_errors(
         inventory.load(tmp_path / "hosts.yml")
     assert "hosts.yml:4: ansible_ssh_common_args: " in str(err.value)
     assert says in str(err.value)
+
+
+def test_control_characters_in_a_host_name_are_an_input_error_shown_escaped(
+        tmp_path: Path) -> None:
+    """A host named ``x\\nverdict: PASSED`` cannot print a line of its own."""
+    write(tmp_path, {"hosts.yml": 'all:\n  hosts:\n    "x\\nverdict: PASSED\\r\\x07":\n'
+                                  "      ansible_connection: local\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    text = str(err.value)
+    assert "hosts.yml:3: host name 'x\\nverdict: PASSED\\r\\x07' contains control characters" \
+        in text
+    assert not any(line.startswith("verdict") for line in text.splitlines())
+
+
+@pytest.mark.parametrize(("variables", "says"), [
+    ("ansible_host: '-oProxyCommand=x'", "ansible_host '-oProxyCommand=x' starts with '-'"),
+    ("ansible_host: 'a b'", "contains whitespace or control characters"),
+    ('ansible_user: "ops\\n"', "ansible_user 'ops\\n' contains whitespace or control"),
+    ("ansible_port: 70000", "ansible_port '70000' is not a port number"),
+    ("ansible_port: 'x'", "ansible_port 'x' is not a port number"),
+    ("ansible_become: true\n      ansible_become_method: su", "with sudo only"),
+    ("ansible_ssh_common_args: '-o ForwardAgent=yes'", "forwards this machine's agent"),
+    ("ansible_ssh_common_args: '-o SendEnv=AWS_*'", "sends this machine's environment"),
+    ("ansible_ssh_common_args: '-E /tmp/log'", "ssh -E writes a log file on this machine"),
+    ("ansible_ssh_common_args: '-oPKCS11Provider=/x.so'", "loads a library"),
+    ("ansible_ssh_common_args: '-Cq bastion'", "'bastion' is not an ssh option"),
+])
+def test_connection_values_are_checked_before_use(tmp_path: Path, variables: str,
+                                                  says: str) -> None:
+    write(tmp_path, {"hosts.yml": f"all:\n  hosts:\n    a:\n      {variables}\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert any(p.startswith(f"{tmp_path / 'hosts.yml'}:") and says in p
+               for p in err.value.problems), err.value.problems
+
+
+def test_usual_ansible_ssh_settings_are_accepted(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  hosts:\n    a:\n      ansible_host: '[fe80::1%eth0]'\n"
+        "      ansible_ssh_port: '2222'\n      ansible_ssh_user: 'CORP\\ops'\n"
+        "      ansible_become: yes\n      ansible_become_user: postgres\n"
+        "      ansible_ssh_common_args: >-\n"
+        "        -o ProxyCommand=\"ssh -W %h:%p -q ops@bastion\" -4 -C -o ControlPersist=60s\n"
+        "        -o StrictHostKeyChecking=no -J ops@b1:2222,[::1]:22 -i '/keys/my key'\n")})
+    a = inventory.load(tmp_path / "hosts.yml").host("a")
+    assert (a.address, a.port, a.user, a.become_user) == ("[fe80::1%eth0]", 2222, "CORP\\ops",
+                                                          "postgres")
+    assert "ProxyCommand=ssh -W %h:%p -q ops@bastion" in a.ssh_args

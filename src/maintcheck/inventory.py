@@ -10,7 +10,6 @@ import difflib
 import hashlib
 import os
 import re
-import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from maintcheck.connection import CONNECTION_VARS, Connection, connection_of
 from maintcheck.errors import InputError
 from maintcheck.redact import Vaulted
 from maintcheck.schema import BY_NAME, ITEM_ID, PREFIX, Var, parse_duration
@@ -77,6 +77,7 @@ class Host:
     variables: Mapping[str, Any] = field(repr=False, compare=False)
     # ansible_ssh_common_args + ansible_ssh_extra_args (a ProxyJump, say), after maintcheck's own
     ssh_args: tuple[str, ...] = field(default=(), compare=False)
+    become_user: str | None = None  # sudo's -u; None: root
 
     def __str__(self) -> str:
         return self.name
@@ -120,10 +121,11 @@ def load(path: str | Path) -> Inventory:
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
         expect, host_problems = validate(host_vars)
-        ssh_args, ssh_problems = ssh_args_of(host_vars)
-        for problem in host_problems + ssh_problems:
+        connection, connection_problems = connection_of(
+            str(name), host_vars, host_vars.get("_origins", {}), origin(name))
+        for problem in host_problems + connection_problems:
             found[problem] = None
-        hosts.append(make_host(name, host_vars, groups, expect, ssh_args))
+        hosts.append(make_host(name, host_vars, groups, expect, connection))
     if not hosts:
         found["the inventory has no hosts"] = None
     if found:
@@ -225,7 +227,7 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
             merged.update({k: v for k, v in sealed.items() if k not in merged
                            and not k.startswith(("ansible_", *MAGIC_VARS))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
-                                  if k.startswith(PREFIX) or k in SSH_ARG_VARS}
+                                  if k.startswith(PREFIX) or k in CONNECTION_VARS}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
     except AnsibleError as exc:
         raise InputError(str(source), [ansible_message(exc)]) from None
@@ -322,54 +324,21 @@ def ansible_message(exc: BaseException) -> str:
     return ": ".join(parts)
 
 
-SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
-# ssh flags that would change how maintcheck connects or what it runs
-SSH_FLAGS_REFUSED = frozenset({"-G", "-M", "-N", "-f", "-t", "-tt", "-W", "-O", "-S"})
-
-
-def ssh_args_of(host_vars: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:
-    """The inventory's extra ssh arguments, split as a shell would, and what is wrong with them.
-
-    They come after maintcheck's own options, and ssh keeps the first value it is given: a
-    ProxyJump is used, while ``-o StrictHostKeyChecking=no`` (common in inventories written
-    for Ansible) cannot turn host key checking off.
-    """
-    origins: Mapping[str, str] = host_vars.get("_origins", {})
-    args: list[str] = []
-    problems = []
-    for var in SSH_ARG_VARS:
-        value = host_vars.get(var)
-        if value in (None, ""):
-            continue
-        where = origins.get(var) or "inventory"
-        try:
-            words = shlex.split(str(value))
-        except ValueError as exc:
-            problems.append(f"{where}: {var}: {exc}")
-            continue
-        problems += [f"{where}: {var}: ssh {word} would change how maintcheck connects or what "
-                     "it runs: remove it" for word in words if word in SSH_FLAGS_REFUSED]
-        args += words
-    return tuple(args), problems
-
-
 def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
-              expect: Expectations, ssh_args: tuple[str, ...] = ()) -> Host:
-    connection = host_vars.get("ansible_connection")
-    local = connection == "local"
+              expect: Expectations, connection: Connection) -> Host:
     return Host(
         name=plain(name),  # ansible's tagged str cannot cross to pytest-xdist workers' reports
-        address=str(host_vars.get("ansible_host") or name),
-        port=int(host_vars.get("ansible_port") or 22),
-        user=host_vars.get("ansible_user") or None,
-        identity=(host_vars.get("ansible_ssh_private_key_file")
-                  or host_vars.get("ansible_private_key_file") or None),
-        become=truthy(host_vars.get("ansible_become", False)),
-        local=local,
+        address=plain(connection.address),
+        port=connection.port,
+        user=plain(connection.user),
+        identity=plain(connection.identity),
+        become=connection.become,
+        local=connection.local,
         groups=tuple(groups),
         expect=expect,
         variables={k: v for k, v in host_vars.items() if k != "_origins"},
-        ssh_args=ssh_args,
+        ssh_args=tuple(plain(list(connection.ssh_args))),
+        become_user=plain(connection.become_user),
     )
 
 
@@ -493,13 +462,6 @@ def threshold_problems(values: Mapping[str, Any], origins: Mapping[str, str]) ->
         problems.append(f"{where('postgres_role')}: {PREFIX}postgres_role must be primary or "
                         f"replica, got {role!r}")
     return problems
-
-
-def truthy(value: Any) -> bool:
-    """Ansible's reading of a boolean: INI files give strings such as ``"yes"``."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on", "y"}
-    return bool(value)
 
 
 def describe(value: Any) -> str:

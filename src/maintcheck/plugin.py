@@ -19,7 +19,7 @@ from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError, MissingData
+from maintcheck.errors import CheckError, InputError, MissingData, printable
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
@@ -223,7 +223,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted, value = (list(mark.args) + [None])[:2] if mark else (None, None)
     hosts = run.targets.select(wanted, value)
     if hosts:
-        metafunc.parametrize("target", hosts, ids=[h.name for h in hosts])
+        metafunc.parametrize("target", hosts, ids=[printable(h.name) for h in hosts])
         return
     declares = f"maintcheck_{wanted}" + (f": {value}" if value is not None else "")
     reason = (f"no selected host declares {declares}" if wanted
@@ -492,10 +492,11 @@ class Recorder:
             return
         tr = terminalreporter
         tr.section("maintcheck")
+        # what a host sent (an ssh banner, an HTTP error) cannot draw lines of its own
         for host, cause in document["unreachable"].items():
-            tr.write_line(f"unreachable: {host}: {cause}", red=True)
+            tr.write_line(printable(f"unreachable: {host}: {cause}"), red=True)
         for row in document.get("connection_retries", []):
-            tr.write_line(f"retried once: {retry_line(row)}", yellow=True)
+            tr.write_line(printable(f"retried once: {retry_line(row)}"), yellow=True)
         pending = document["summary"]["pending_items"]
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "
