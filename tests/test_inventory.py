@@ -134,7 +134,8 @@ def test_vault_values_are_sealed_never_decrypted(tmp_path: Path,
     assert isinstance(host.variables["app_setting"], Vaulted)
     assert host.variables["app_setting"] == "***"
     assert "plain-text" not in repr(dict(host.variables))
-    assert host.expect.http_password == "from-the-environment"
+    assert host.expect.http_password.reveal() == "from-the-environment"
+    assert f"{host.expect.http_password}" == repr(host.expect.http_password) == "***"
     red = Redactor()
     red.learn(host.variables)
     ciphertext = host.variables["app_setting"].ciphertext
@@ -251,3 +252,14 @@ def test_usual_ansible_ssh_settings_are_accepted(tmp_path: Path) -> None:
     assert (a.address, a.port, a.user, a.become_user) == ("[fe80::1%eth0]", 2222, "CORP\\ops",
                                                           "postgres")
     assert "ProxyCommand=ssh -W %h:%p -q ops@bastion" in a.ssh_args
+
+
+def test_ansibles_own_warnings_and_errors_pass_through_the_redactor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ansible quotes inventory text in what it prints (here the word it could not parse)."""
+    write(tmp_path, {"hosts.ini": "[web]\nh1 ansible_password=Ini-secret-1234 Ini-secret-1234\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.ini")
+    said = capsys.readouterr()
+    assert "got: ***" in said.err  # ansible's warning, masked
+    assert "Ini-secret-1234" not in said.err + said.out + str(err.value)

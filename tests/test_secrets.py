@@ -39,8 +39,8 @@ import pytest
 
 @pytest.mark.checklist("1.1")
 def test_command_line_and_output(runner, expect):
-    result = runner.run(["grep", "-c", expect["http_password"], "/dev/null"])
-    assert result.exit_status == 0, f"grep for {expect['http_password']} said {result.stdout}"
+    result = runner.run(["grep", "-c", expect["http_password"].reveal(), "/dev/null"])
+    assert result.exit_status == 0, f"grep for {expect['http_password'].reveal()} said {result.stdout}"
 
 @pytest.mark.checklist("1.2")
 def test_url_with_basic_auth(target, expect, probes, http_options):

@@ -6,11 +6,15 @@ thresholds) is collected with its file and line, and raised once as :class:`Inpu
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import io
 import os
 import re
-from collections.abc import Iterator, Mapping
+import shlex
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +23,15 @@ import yaml
 
 from maintcheck.connection import CONNECTION_VARS, Connection, connection_of
 from maintcheck.errors import InputError
-from maintcheck.redact import Vaulted
+from maintcheck.redact import (
+    COMMAND_LINE_VARS,
+    Redactor,
+    Vaulted,
+    command_line_secrets,
+    is_secret_name,
+)
 from maintcheck.schema import BY_NAME, ITEM_ID, PREFIX, Var, parse_duration
+from maintcheck.secret import Secret
 
 # ansible reads its settings once, at import: a source it cannot parse must fail, not warn
 os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
@@ -60,6 +71,11 @@ class Expectations(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._values)
 
+    def __repr__(self) -> str:
+        # pytest prints a failing check's arguments (-l): never a value, secrets among them
+        set_here = sorted(k for k, v in self._values.items() if v != BY_NAME[PREFIX + k].default)
+        return f"Expectations({len(self._values)} variables, set: {', '.join(set_here) or '-'})"
+
 
 @dataclass(frozen=True)
 class Host:
@@ -81,6 +97,10 @@ class Host:
 
     def __str__(self) -> str:
         return self.name
+
+    def __repr__(self) -> str:
+        # its ssh arguments may hold a password (sshpass -p): pytest -l prints this
+        return f"Host({self.name!r}, {self.address}:{self.port})"
 
 
 @dataclass(frozen=True)
@@ -113,10 +133,11 @@ def load(path: str | Path) -> Inventory:
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
-    problems = syntax_problems(source)
+    redactor = Redactor()
+    problems = syntax_problems(source, redactor)
     if problems:
-        raise InputError(str(source), problems)
-    manager, variables = read_with_ansible(source)
+        raise InputError(str(source), [redactor.text(p) for p in problems])
+    manager, variables = read_with_ansible(source, redactor)
     hosts: list[Host] = []
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
@@ -128,8 +149,8 @@ def load(path: str | Path) -> Inventory:
         hosts.append(make_host(name, host_vars, groups, expect, connection))
     if not hosts:
         found["the inventory has no hosts"] = None
-    if found:
-        raise InputError(str(source), list(found))
+    if found:  # a value quoted back may be a secret (a password given as a list, say)
+        raise InputError(str(source), [redactor.text(p) for p in found])
 
     def pattern_hosts(pattern: str) -> list[str]:
         return [h.name for h in manager.get_hosts(pattern)]
@@ -167,15 +188,23 @@ class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
     """Safe YAML that accepts Ansible's tags (``!vault``, ``!unsafe``) as plain values."""
 
 
-_TolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+# a vault value keeps its ciphertext, so that ansible's own messages can be masked
+_TolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: Vaulted(
+    node.value) if suffix == "vault" and isinstance(node, yaml.ScalarNode) else None)
 
 
-def syntax_problems(source: Path) -> list[str]:
-    """YAML syntax errors in every YAML file of the inventory, each with file and line."""
+def syntax_problems(source: Path, redactor: Redactor | None = None) -> list[str]:
+    """YAML syntax errors in every YAML file of the inventory, each with file and line.
+
+    ``redactor`` learns the secrets the files hold, read as plain YAML (or INI ``key=value``),
+    before ansible reads them: ansible's own warnings and errors quote inventory lines.
+    """
     problems = []
     for file in inventory_files(source):
         if file.suffix not in YAML_SUFFIXES and not (file.parent.name.endswith("_vars")
                                                      and file.suffix == ""):
+            if redactor is not None:
+                learn_ini(file, redactor)
             continue
         try:
             text = file.read_text(encoding="utf-8")
@@ -184,7 +213,9 @@ def syntax_problems(source: Path) -> list[str]:
                                 "vault data; encrypt single values instead (`ansible-vault "
                                 "encrypt_string`): maintcheck reads those as ***")
                 continue
-            yaml.load(text, Loader=_TolerantLoader)
+            data = yaml.load(text, Loader=_TolerantLoader)
+            if redactor is not None and isinstance(data, Mapping):
+                redactor.learn(data)
         except UnicodeDecodeError:
             problems.append(f"{file}: not UTF-8 text")
         except yaml.MarkedYAMLError as exc:
@@ -198,8 +229,46 @@ def syntax_problems(source: Path) -> list[str]:
     return problems
 
 
-def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
+def learn_ini(file: Path, redactor: Redactor) -> None:
+    """Teach ``redactor`` the secrets of an INI inventory's ``key=value`` words."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # syntax_problems or ansible says what is wrong with it
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            words = line.split()
+        redactor.learn(dict(w.split("=", 1) for w in words if "=" in w))
+
+
+@contextlib.contextmanager
+def ansible_says(redactor: Redactor) -> Iterator[None]:
+    """What ansible prints while it reads (warnings that quote inventory lines) reaches the
+    terminal through ``redactor``, after it."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            yield
+    finally:
+        if said.getvalue():
+            sys.stderr.write(redactor.text(said.getvalue()))
+
+
+def read_with_ansible(source: Path, redactor: Redactor | None = None
+                      ) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
     """Hosts, their merged variables and groups, exactly as ansible-core resolves them."""
+    from ansible.utils.display import Display
+
+    Display()  # set up (it patches the real stdout and stderr) before they are redirected
+    red = redactor if redactor is not None else Redactor()
+    with ansible_says(red):
+        return _read_with_ansible(source, red)
+
+
+def _read_with_ansible(source: Path, redactor: Redactor
+                       ) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
     from ansible import constants
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
@@ -230,7 +299,7 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
                                   if k.startswith(PREFIX) or k in CONNECTION_VARS}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
     except AnsibleError as exc:
-        raise InputError(str(source), [ansible_message(exc)]) from None
+        raise InputError(str(source), [redactor.text(ansible_message(exc))]) from None
     return manager, result
 
 
@@ -336,7 +405,8 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
         local=connection.local,
         groups=tuple(groups),
         expect=expect,
-        variables={k: v for k, v in host_vars.items() if k != "_origins"},
+        variables=sealed({k: v for k, v in host_vars.items() if k != "_origins"},
+                         declared=expect.secret_vars),
         ssh_args=tuple(plain(list(connection.ssh_args))),
         become_user=plain(connection.become_user),
     )
@@ -366,9 +436,24 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
         if problem:
             problems.append(f"{where}: {key} {problem}")
             continue
-        values[spec.name] = value
+        values[spec.name] = sealed(value, whole=spec.secret)
     problems += threshold_problems(values, origins)
     return Expectations(values, origins), problems
+
+
+def sealed(value: Any, *, whole: bool = False, declared: Iterable[str] = ()) -> Any:
+    """The value with every secret in it carried as a :class:`~maintcheck.secret.Secret`: the
+    whole of it when ``whole``, else each value under a secret-looking key (an endpoint's
+    ``Authorization`` header), at any depth."""
+    if whole and isinstance(value, str) and not isinstance(value, Vaulted):
+        return Secret(value) if value else value
+    if isinstance(value, Mapping):
+        return {k: sealed(v, whole=is_secret_name(str(k), declared) or (
+            k in COMMAND_LINE_VARS and isinstance(v, str) and bool(command_line_secrets(v))),
+            declared=declared) for k, v in value.items()}
+    if isinstance(value, list):
+        return [sealed(v, declared=declared) for v in value]
+    return value
 
 
 def type_problem(spec: Var, value: Any) -> str | None:

@@ -229,6 +229,10 @@ class CommandRunner:
         self.connect_retries = connect_retries
         self.audit = AuditLog(host)
 
+    def __repr__(self) -> str:
+        # its transport may hold a password (sshpass -p in a ProxyCommand): never shown
+        return f"CommandRunner({self.host!r}, {'local' if self.transport is None else 'ssh'})"
+
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
         """Run a read-only command. ``approved`` names a reviewed probe script sent on stdin."""

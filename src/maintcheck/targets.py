@@ -43,6 +43,9 @@ class HostRunner:
         self.host = inner.host
         self.targets = targets
 
+    def __repr__(self) -> str:
+        return f"HostRunner({self.host!r})"
+
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
         self.targets.raise_if_unreachable(self.host)
