@@ -263,3 +263,49 @@ def test_ansibles_own_warnings_and_errors_pass_through_the_redactor(
     said = capsys.readouterr()
     assert "got: ***" in said.err  # ansible's warning, masked
     assert "Ini-secret-1234" not in said.err + said.out + str(err.value)
+
+
+def test_a_huge_inventory_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    import time
+
+    with (tmp_path / "hosts.yml").open("w") as f:
+        f.write("all:\n  hosts:\n")
+        line = "    h{}: {{ansible_host: 10.0.0.1, note: '" + "x" * 200 + "'}}\n"
+        for i in range(50 * 1024 * 1024 // len(line)):
+            f.write(line.format(i))
+    started = time.monotonic()
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert time.monotonic() - started < 5
+    [problem] = err.value.problems
+    assert "MiB in 1 files" in problem and "may have at most 16 MiB" in problem
+
+
+def test_a_huge_value_is_refused_with_its_place(tmp_path: Path) -> None:
+    import time
+
+    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+                                  f"      maintcheck_lead: '{'a://b' * 40_000}'\n"
+                                  f"      note: '{'http://u:p@' * 20_000}'\n"})
+    started = time.monotonic()
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert time.monotonic() - started < 5
+    assert sorted(err.value.problems) == [
+        (f"{tmp_path / 'hosts.yml'}:5: maintcheck_lead holds a value of 200000 characters; "
+        "a value may have at most 65536"),
+        (f"{tmp_path / 'hosts.yml'}:6: note holds a value of 220000 characters; a value may "
+        "have at most 65536")]
+
+
+def test_a_huge_answers_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from maintcheck.session import Options, build
+
+    answers = tmp_path / "answers.yml"
+    answers.write_text("answers:\n" + "  - {id: '1.1', status: yes, by: a}\n" * 40_000)
+    with pytest.raises(InputError) as err:
+        build(Options(inventory=str(ROOT / "inventory" / "local.yml"),
+                      checklist=str(ROOT / "checks" / "checklist.yml"),
+                      reports=str(tmp_path / "r"), phases=frozenset({"pre"}),
+                      answers=str(answers)))
+    assert err.value.problems == [f"{answers}: 1.4 MiB; an answers file may have at most 1 MiB"]

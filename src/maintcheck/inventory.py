@@ -39,6 +39,10 @@ os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
 os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
 os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,yaml,ini,auto")
 
+# Limits on input (README, "Limits"): refused at once, before ansible reads anything
+MAX_INVENTORY_BYTES = 16 * 1024 * 1024  # every file of the inventory together
+MAX_INVENTORY_FILES = 10_000
+MAX_VALUE_CHARS = 64 * 1024  # one string value, anywhere in a host's variables
 PERCENT_VARS = ("disk_max_percent", "inode_max_percent", "memory_max_percent")
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
 # ansible's own variables, not the inventory's
@@ -133,6 +137,9 @@ def load(path: str | Path) -> Inventory:
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
+    problems = size_problems(source)
+    if problems:
+        raise InputError(str(source), problems)
     redactor = Redactor()
     problems = syntax_problems(source, redactor)
     if problems:
@@ -141,13 +148,17 @@ def load(path: str | Path) -> Inventory:
     hosts: list[Host] = []
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
+        too_long = long_values(host_vars)
+        if too_long:  # refused before anything else reads them
+            found.update(dict.fromkeys(too_long))
+            continue
         expect, host_problems = validate(host_vars)
         connection, connection_problems = connection_of(
             str(name), host_vars, host_vars.get("_origins", {}), origin(name))
         for problem in host_problems + connection_problems:
             found[problem] = None
         hosts.append(make_host(name, host_vars, groups, expect, connection))
-    if not hosts:
+    if not variables:
         found["the inventory has no hosts"] = None
     if found:  # a value quoted back may be a secret (a password given as a list, say)
         raise InputError(str(source), [redactor.text(p) for p in found])
@@ -156,6 +167,43 @@ def load(path: str | Path) -> Inventory:
         return [h.name for h in manager.get_hosts(pattern)]
 
     return Inventory(source, digest(source), tuple(hosts), pattern_hosts)
+
+
+def size_problems(source: Path) -> list[str]:
+    """An inventory too large to read in seconds: refused before it is read."""
+    files = inventory_files(source)
+    if len(files) > MAX_INVENTORY_FILES:
+        return [f"{len(files)} files; an inventory may have at most {MAX_INVENTORY_FILES}"]
+    sizes = {f: f.stat().st_size for f in files}
+    total = sum(sizes.values())
+    if total <= MAX_INVENTORY_BYTES:
+        return []
+    largest = max(sizes, key=lambda f: sizes[f])
+    return [(f"{total / 2**20:.1f} MiB in {len(files)} files (the largest: {largest}, "
+            f"{sizes[largest] / 2**20:.1f} MiB); an inventory may have at most "
+            f"{MAX_INVENTORY_BYTES // 2**20} MiB")]
+
+
+def long_values(host_vars: Mapping[str, Any]) -> list[str]:
+    """Every string value longer than :data:`MAX_VALUE_CHARS`, with its place."""
+    origins: Mapping[str, str] = host_vars.get("_origins", {})
+    found = []
+    for key, value in host_vars.items():
+        if key == "_origins":
+            continue
+        todo = [value]
+        while todo:
+            v = todo.pop()
+            if isinstance(v, str) and len(v) > MAX_VALUE_CHARS:
+                where = origins.get(key) or origin(v) or "inventory"
+                found.append(f"{where}: {key} holds a value of {len(v)} characters; a value "
+                             f"may have at most {MAX_VALUE_CHARS}")
+                break
+            if isinstance(v, Mapping):
+                todo += list(v.values())
+            elif isinstance(v, (list, tuple)):
+                todo += list(v)
+    return found
 
 
 def inventory_files(source: Path) -> list[Path]:

@@ -28,6 +28,8 @@ from maintcheck.schema import parse_duration
 from maintcheck.secret import Credential, HttpOptions, Scope
 from maintcheck.targets import Targets
 
+MAX_ANSWERS_BYTES = 1024 * 1024  # README, "Limits": refused before it is read
+
 
 @dataclass(frozen=True)
 class Options:
@@ -242,7 +244,12 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     change = Change(change_id, window, options.operator or getpass.getuser(),
                     maintenance_types=types, **contacts)
     answers: dict[str, Confirmation] = {}
-    if options.answers:
+    answers_size = Path(options.answers).stat().st_size if options.answers and Path(
+        options.answers).is_file() else 0
+    if answers_size > MAX_ANSWERS_BYTES:
+        problems.append(f"{options.answers}: {answers_size / 2**20:.1f} MiB; an answers file "
+                        f"may have at most {MAX_ANSWERS_BYTES // 2**20} MiB")
+    elif options.answers:
         try:
             answers = load_answers(options.answers, cat, now=now)
         except InputError as exc:
