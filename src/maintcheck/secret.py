@@ -118,8 +118,10 @@ class Scope:
         for (g_scheme, g_where, g_path), cred, exact in self.grants:
             if (g_scheme, g_where) != (scheme, where):
                 continue
-            covers = path == g_path if exact else (
-                path == g_path or path.startswith(g_path.rstrip("/") + "/") or g_path == "/")
+            rest = path[len(g_path):] if path.startswith(g_path) else None
+            # under a base URL: its own path, a path below it, or its ;parameters (;csv)
+            covers = path == g_path if exact else rest is not None and (
+                not rest or g_path.endswith("/") or rest[0] in "/;")
             if covers and (best is None or len(g_path) > best[0]):
                 best = (len(g_path), cred)
         return best[1] if best else None
