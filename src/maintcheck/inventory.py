@@ -77,7 +77,8 @@ class Expectations(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         # pytest prints a failing check's arguments (-l): never a value, secrets among them
-        set_here = sorted(k for k, v in self._values.items() if v != BY_NAME[PREFIX + k].default)
+        set_here = sorted(k for k, v in self._values.items() if v != BY_NAME[PREFIX + k].default
+                          and not (isinstance(v, Secret) and not v))
         return f"Expectations({len(self._values)} variables, set: {', '.join(set_here) or '-'})"
 
 
@@ -485,6 +486,9 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
             problems.append(f"{where}: {key} {problem}")
             continue
         values[spec.name] = sealed(value, whole=spec.secret)
+    for spec in BY_NAME.values():  # a secret variable is a Secret even when not set
+        if spec.secret and not isinstance(values[spec.name], Secret):
+            values[spec.name] = Secret(str(values[spec.name] or ""))
     problems += threshold_problems(values, origins)
     return Expectations(values, origins), problems
 

@@ -184,6 +184,11 @@ class Redactor:
         names = list(declared)
         for name, value in variables.items():
             key = str(name)
+            if key in COMMAND_LINE_VARS:
+                lines = value.reveal() if isinstance(value, Secret) else value
+                for line in lines if isinstance(lines, list) else [lines]:
+                    if isinstance(line, str):
+                        self.add(command_line_secrets(line))
             if isinstance(value, (Vaulted, Secret)) or is_secret_name(key, names):
                 self.add(value)
                 text = value.reveal() if isinstance(value, Secret) else value
@@ -191,10 +196,6 @@ class Redactor:
                     # "Bearer abc": abc alone too
                     self.add(text.split(None, 1)[1])
                 continue
-            if key in COMMAND_LINE_VARS:
-                for line in value if isinstance(value, list) else [value]:
-                    if isinstance(line, str):
-                        self.add(command_line_secrets(line))
             if isinstance(value, Mapping):
                 self.learn(value, names)
             elif isinstance(value, (list, tuple)):
