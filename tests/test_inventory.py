@@ -309,3 +309,18 @@ def test_a_huge_answers_file_is_refused_before_it_is_read(tmp_path: Path) -> Non
                       reports=str(tmp_path / "r"), phases=frozenset({"pre"}),
                       answers=str(answers)))
     assert err.value.problems == [f"{answers}: 1.4 MiB; an answers file may have at most 1 MiB"]
+
+
+def test_control_characters_in_maintcheck_values_are_input_errors(tmp_path: Path) -> None:
+    """An escape sequence in a value would redraw the terminal when a message quotes it."""
+    write(tmp_path, {"hosts.yml": 'all:\n  hosts:\n    a:\n      ansible_connection: local\n'
+                                  '      maintcheck_lead: "Ada\\rverdict: PASSED"\n'
+                                  '      maintcheck_services: ["nginx\\u001b[2K"]\n'
+                                  '      maintcheck_error_rate_query: "sum(x)\\n/ sum(y)"\n'})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert sorted(err.value.problems) == [
+        (f"{tmp_path / 'hosts.yml'}:5: maintcheck_lead holds a control character (\\r): it could "
+        "redraw the terminal; remove it"),
+        (f"{tmp_path / 'hosts.yml'}:6: maintcheck_services holds a control character (\\x1b): it "
+        "could redraw the terminal; remove it")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -258,6 +259,10 @@ all:
     shown = {(where, i) for i in range(len(hexes) - 23)
              for where, content in everywhere.items() if hexes[i:i + 24] in content}
     assert shown == set()
+    # pytest -l printed every frame's locals: no object shows its memory address
+    addresses = {where for where, content in everywhere.items()
+                 if re.search(r" at 0x[0-9a-f]{6,}", content)}
+    assert addresses == set()
     # what was masked is still told apart: the evidence shows where a secret was
     assert "app_setting='***'" in artefacts["pre.json"]
     assert "curl -fsS -u ops:*** http://" in artefacts["pre.json"]  # the audit log's command

@@ -21,6 +21,16 @@ def printable(text: str, *, newlines: bool = False) -> str:
     return pattern.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
+MEMORY_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
+
+
+def shown(text: str) -> str:
+    """Text of a report (a traceback, a message), fit for a terminal and an artefact: control
+    characters escaped (line breaks kept) and no memory address (``<X object at 0x7f..>``
+    reads ``<X>``)."""
+    return printable(MEMORY_ADDRESS.sub("", text), newlines=True)
+
+
 class MaintcheckError(Exception):
     """Base of every maintcheck exception."""
 

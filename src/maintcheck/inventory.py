@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from maintcheck.connection import CONNECTION_VARS, Connection, connection_of
-from maintcheck.errors import InputError
+from maintcheck.errors import CONTROL, InputError, printable
 from maintcheck.redact import (
     COMMAND_LINE_VARS,
     Redactor,
@@ -481,7 +481,7 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{where}: unknown variable {key}{hint}")
             continue
-        problem = type_problem(spec, value)
+        problem = type_problem(spec, value) or control_problem(value)
         if problem:
             problems.append(f"{where}: {key} {problem}")
             continue
@@ -506,6 +506,22 @@ def sealed(value: Any, *, whole: bool = False, declared: Iterable[str] = ()) -> 
     if isinstance(value, list):
         return [sealed(v, declared=declared) for v in value]
     return value
+
+
+def control_problem(value: Any) -> str | None:
+    """Why a value cannot be printed to a terminal as it is (an escape sequence, a carriage
+    return, a bidi override), or None; line breaks and tabs are text."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str) and (found := CONTROL.search(v)):
+            return (f"holds a control character ({printable(found[0])}): it could redraw the "
+                    "terminal; remove it")
+        if isinstance(v, Mapping):
+            todo += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple)):
+            todo += list(v)
+    return None
 
 
 def type_problem(spec: Var, value: Any) -> str | None:

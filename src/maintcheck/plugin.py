@@ -19,7 +19,7 @@ from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError, MissingData, printable
+from maintcheck.errors import CheckError, InputError, MissingData, printable, shown
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
@@ -206,13 +206,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     c: Change = run.change
     inv = run.targets.inventory
-    return [
+    return [printable(line) for line in (  # the lead's name comes from the inventory
         (f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
          f"operator {c.operator}"),
         f"inventory: {inv.path} (sha256 {inv.sha256[:12]}), {len(run.targets.hosts)} host(s)"
         + (f", limit {run.options.limit}" if run.options.limit else ""),
         f"maintenance types: {', '.join(c.maintenance_types) or 'none'}; lead {c.lead or '-'}",
-    ]
+    )]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -325,14 +325,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance(CheckError) and report.failed:
         report.when = "setup"  # could not check: pytest's ERROR, never FAILED
     if report.longrepr is not None and not report.skipped:
-        report.longrepr = run.redactor.text(str(report.longrepr))
-    report.sections = [(k, run.redactor.text(v)) for k, v in report.sections]
+        report.longrepr = shown(run.redactor.text(str(report.longrepr)))
+    report.sections = [(k, shown(run.redactor.text(v))) for k, v in report.sections]
     callspec = getattr(item, "callspec", None)
     target = callspec.params.get("target") if callspec else None
     outcome, message = classify(report, call)
     report.user_properties += [
         ("item", item.stash[ITEM_ID]), ("host", str(target) if target is not None else "-"),
-        ("outcome", outcome), ("message", run.redactor.text(message)),
+        ("outcome", outcome), ("message", shown(run.redactor.text(message))),
         ("manual", "yes" if item.get_closest_marker("manual") else "no"),
     ]
     return report

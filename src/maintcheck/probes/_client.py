@@ -111,6 +111,9 @@ class _Session(requests.Session):
         super().__init__()
         self.own_headers = own_headers
 
+    def __repr__(self) -> str:  # its auth and headers are credentials
+        return "Session(***)"
+
     def rebuild_auth(self, prepared_request: requests.PreparedRequest,
                      response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
