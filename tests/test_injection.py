@@ -177,3 +177,18 @@ def test_past_the_inventory_ssh_still_reads_the_payload_as_data(sshd: Sshd, tmp_
     with pytest.raises(HostUnreachable):  # a bad name, user or key: it cannot log in
         runner.run(["true"])
     assert not marker.exists()
+
+
+def test_a_host_name_cannot_print_a_verdict_of_its_own(tmp_path: Path) -> None:
+    """The README's command: the name is refused, shown escaped, and no line of the output
+    is the forged one."""
+    (tmp_path / "hosts.yml").write_text(
+        'all:\n  hosts:\n    "x\\nverdict: PASSED":\n      ansible_connection: local\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks/pre", "--inventory", str(tmp_path / "hosts.yml"),
+         "--no-prompt", "-p", "no:cacheprovider", "-o", f"maintcheck_reports={tmp_path}/r"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 4, output
+    assert "host name 'x\\nverdict: PASSED' contains control characters" in output
+    assert not any(line.startswith("verdict") for line in output.splitlines()), output

@@ -162,7 +162,7 @@ def option_problem(option: str) -> str | None:
     key = name.lower()
     if key in SSH_OPTIONS_REFUSED:
         return f"-o {name} {SSH_OPTIONS_REFUSED[key]}: remove it"
-    if CONTROL_OR_NEWLINE.search(value) and key != "proxycommand":
+    if CONTROL_OR_NEWLINE.search(value):
         return f"-o {name} has control characters in its value"
     checks: dict[str, Callable[[str], str | None]] = {"proxyjump": jump_problem, "hostname": address_problem, "user": user_problem,
               "identityfile": path_problem, "certificatefile": path_problem,

@@ -50,6 +50,7 @@ MIN_FRAGMENT = 4
 # long secret need not be looked for (and the tables stay small whatever the secret's size)
 MAX_FRAGMENT = 512
 CUTS = ("...", "\u2026")
+CACHED_LENGTH, CACHE_SIZE = 200, 20_000  # short texts are remembered, up to 4 MB
 HEX_RUN = re.compile(r"[0-9a-f]{24,}")
 
 
@@ -140,6 +141,7 @@ class Redactor:
         self._ends: dict[str, list[tuple[str, int]]] = {}  # beginnings, by their last 4
         self._starts: dict[str, list[tuple[str, int]]] = {}  # ends, by their first 4
         self._ciphertext: set[str] = set()  # every 24 characters of each vault ciphertext
+        self._cache: dict[tuple[int, str], str] = {}
         for secret in secrets:
             self.add(secret)
 
@@ -211,6 +213,8 @@ class Redactor:
                         self.add(user)
 
     def _build(self) -> None:
+        if self._built == len(self.secrets):  # the common case, without the lock
+            return
         with self._lock:
             if self._built == len(self.secrets):  # only ever added to: the count tells
                 return
@@ -232,6 +236,18 @@ class Redactor:
         if not text:
             return text
         self._build()
+        if len(text) <= CACHED_LENGTH:
+            # the evidence repeats its short strings (keys, outcomes, names) thousands of times
+            key = (self._built, text)
+            found = self._cache.get(key)
+            if found is None:
+                if len(self._cache) >= CACHE_SIZE:
+                    self._cache.clear()
+                found = self._cache[key] = self._text(text)
+            return found
+        return self._text(text)
+
+    def _text(self, text: str) -> str:
         for secret in self._ordered:
             if secret in text:
                 text = text.replace(secret, MASK)
