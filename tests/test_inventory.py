@@ -324,3 +324,22 @@ def test_control_characters_in_maintcheck_values_are_input_errors(tmp_path: Path
         "redraw the terminal; remove it"),
         (f"{tmp_path / 'hosts.yml'}:6: maintcheck_services holds a control character (\\x1b): it "
         "could redraw the terminal; remove it")]
+
+
+def test_only_secrets_are_sealed(tmp_path: Path) -> None:
+    """Endpoint headers and secret variables are Secrets; a package named like a secret keeps
+    its version as text, for the checks to compare."""
+    from maintcheck.secret import Secret
+
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+        "      maintcheck_packages: {libsecret-1-0: '0.20.5'}\n"
+        "      maintcheck_http: [{url: 'http://h/', headers: {X-Api-Key: k-1, X-Tenant: acme}}]\n"
+        "      db_password: p-2\n      nested: {token: t-3, plain: x}\n")})
+    a = inventory.load(tmp_path / "hosts.yml").host("a")
+    assert a.expect.packages == {"libsecret-1-0": "0.20.5"}
+    headers = a.expect.http[0]["headers"]
+    assert headers["X-Api-Key"] == Secret("k-1") and headers["X-Tenant"] == "acme"
+    assert a.variables["db_password"] == Secret("p-2")
+    assert a.variables["nested"] == {"token": Secret("t-3"), "plain": "x"}
+    assert a.variables["maintcheck_http"] is a.expect.http

@@ -454,8 +454,11 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
         local=connection.local,
         groups=tuple(groups),
         expect=expect,
-        variables=sealed({k: v for k, v in host_vars.items() if k != "_origins"},
-                         declared=expect.secret_vars),
+        # the maintcheck_ variables as expect holds them; the others sealed by their names
+        variables={k: expect[k[len(PREFIX):]] if k in BY_NAME else sealed(
+            v, whole=is_secret_name(k, expect.secret_vars) or (
+                k in COMMAND_LINE_VARS and isinstance(v, str) and bool(command_line_secrets(v))),
+            declared=expect.secret_vars) for k, v in host_vars.items() if k != "_origins"},
         ssh_args=tuple(plain(list(connection.ssh_args))),
         become_user=plain(connection.become_user),
     )
@@ -485,7 +488,8 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
         if problem:
             problems.append(f"{where}: {key} {problem}")
             continue
-        values[spec.name] = sealed(value, whole=spec.secret)
+        values[spec.name] = (Secret(value) if spec.secret and isinstance(value, str)
+                             else sealed_headers(value))
     for spec in BY_NAME.values():  # a secret variable is a Secret even when not set
         if spec.secret and not isinstance(values[spec.name], Secret):
             values[spec.name] = Secret(str(values[spec.name] or ""))
@@ -500,11 +504,22 @@ def sealed(value: Any, *, whole: bool = False, declared: Iterable[str] = ()) -> 
     if whole and isinstance(value, str) and not isinstance(value, Vaulted):
         return Secret(value) if value else value
     if isinstance(value, Mapping):
-        return {k: sealed(v, whole=is_secret_name(str(k), declared) or (
-            k in COMMAND_LINE_VARS and isinstance(v, str) and bool(command_line_secrets(v))),
-            declared=declared) for k, v in value.items()}
+        return {k: sealed(v, whole=is_secret_name(str(k), declared), declared=declared)
+                for k, v in value.items()}
     if isinstance(value, list):
         return [sealed(v, declared=declared) for v in value]
+    return value
+
+
+def sealed_headers(value: Any) -> Any:
+    """A ``maintcheck_`` value with the secret-looking headers of its endpoints (``headers:
+    {Authorization: ...}``) carried as :class:`~maintcheck.secret.Secret`; nothing else is
+    touched (a package named libsecret keeps its version)."""
+    if isinstance(value, list):
+        return [sealed_headers(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: sealed(v) if k == "headers" and isinstance(v, Mapping) else sealed_headers(v)
+                for k, v in value.items()}
     return value
 
 
