@@ -15,13 +15,12 @@ import base64
 import hashlib
 import re
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from test_credentials import Recorder, basic, serve
 
 pytest_plugins = ["pytester"]
 
@@ -59,21 +58,12 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def answering() -> Iterator[int]:
-    """A local HTTP server that answers 200 to everything: the endpoints are really seen."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
+def answering() -> Iterator[tuple[Recorder, int]]:
+    """A local HTTP server that answers 200 to everything and records what it was sent: the
+    endpoints are really seen, with their credentials."""
+    recorder = Recorder()
+    server = serve(recorder)
+    yield recorder, server.server_address[1]
     server.shutdown()
     server.server_close()
 
@@ -170,12 +160,14 @@ def forms(name: str, secret: str) -> dict[str, str]:
 
 
 def test_no_secret_in_any_artefact(pytester: pytest.Pytester, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch, answering: int) -> None:
+                                   monkeypatch: pytest.MonkeyPatch,
+                                   answering: tuple[Recorder, int]) -> None:
     from maintcheck import signing
 
     s = SECRETS
     keys = signing.generate_key(tmp_path / "op.key", common_name="Op", passphrase=None)
-    web = f"127.0.0.1:{answering}"
+    recorder, port = answering
+    web = f"127.0.0.1:{port}"
     pytester.makepyprojecttoml(
         '[tool.pytest.ini_options]\nmaintcheck_inventory = "hosts.yml"\n'
         'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
@@ -268,3 +260,7 @@ all:
     assert "curl -fsS -u ops:*** http://" in artefacts["pre.json"]  # the audit log's command
     assert "unreachable: h2:" in terminals["pre terminal"]
     assert f"http://{web}/basic" in artefacts["baseline.json"]  # keyed without its credentials
+    # and the credentials did go where they were declared for, the baseline's looks included
+    assert recorder.sent_to(port, "/basic") == {(basic("admin", s["url basic auth"]), "")}
+    assert recorder.sent_to(port, "/token") == {(basic(s["url token only"], ""), "")}
+    assert recorder.sent_to(port, "/h") == {(f"Bearer {s['header']}", "")}

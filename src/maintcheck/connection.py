@@ -95,26 +95,25 @@ def last_set(host_vars: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str,
     return found[-1] if found else ("", None)
 
 
-def address_problem(value: str) -> str | None:
-    """Why ``value`` cannot be a host's address, or None."""
+def word_problem(value: str, pattern: re.Pattern[str], what: str, reader: str = "ssh"
+                 ) -> str | None:
+    """Why ``value`` cannot be one word of a command line of the given kind, or None."""
     if value.startswith("-"):
-        return "starts with '-', so ssh would read it as an option"
+        return f"starts with '-', so {reader} would read it as an option"
     if CONTROL_OR_NEWLINE.search(value) or any(c.isspace() for c in value):
         return "contains whitespace or control characters"
-    if not ADDRESS.fullmatch(value):
-        return "is not a host name or an IP address"
-    return None
+    return None if pattern.fullmatch(value) else f"is not {what}"
+
+
+def address_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a host's address, or None."""
+    return word_problem(value, ADDRESS, "a host name or an IP address")
 
 
 def user_problem(value: str) -> str | None:
     """Why ``value`` cannot be a login name, or None."""
-    if value.startswith("-"):
-        return "starts with '-', so ssh or sudo would read it as an option"
-    if CONTROL_OR_NEWLINE.search(value) or any(c.isspace() for c in value):
-        return "contains whitespace or control characters"
-    if not USER.fullmatch(value):
-        return "is not a login name (letters, digits, '_', '.', '-', '@', '\\', '$')"
-    return None
+    return word_problem(value, USER, "a login name (letters, digits, '_', '.', '-', '@', '\\', "
+                        "'$')", reader="ssh or sudo")
 
 
 def path_problem(value: str) -> str | None:

@@ -89,7 +89,8 @@ def credentials_for(url: str, *, auth: Auth | None = None, token: str | Secret |
 
     Credentials given for this call win; then the URL's own ``user:pw@`` (or ``TOKEN@``);
     then what ``credentials`` grants to this very URL, and nothing when it grants nothing: a
-    host's password never goes to a URL it was not declared for.
+    host's password never goes to a URL it was not declared for. An endpoint's own
+    ``Authorization`` header replaces basic auth and token.
     """
     clean, url_auth = split_userinfo(url)
     granted = credentials.for_url(clean) if credentials is not None else None
@@ -98,6 +99,8 @@ def credentials_for(url: str, *, auth: Auth | None = None, token: str | Secret |
         basic = granted.auth
     bearer = token if token is not None else (granted.token if granted is not None else None)
     sent = {**(granted.headers if granted is not None else {}), **(headers or {})}
+    if any(str(k).lower() == "authorization" for k in sent):
+        basic = bearer = None  # the endpoint's own Authorization header is the one it wants
     return (clean, None if basic is None else (str(reveal(basic[0])), str(reveal(basic[1]))),
             str(reveal(bearer)) if bearer else None,
             {str(k): str(reveal(v)) for k, v in sent.items()})
