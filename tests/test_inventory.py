@@ -278,7 +278,7 @@ def test_a_huge_inventory_is_refused_before_it_is_read(tmp_path: Path) -> None:
         inventory.load(tmp_path / "hosts.yml")
     assert time.monotonic() - started < 5
     [problem] = err.value.problems
-    assert "MiB in 1 files" in problem and "may have at most 16 MiB" in problem
+    assert "MiB in 1 files" in problem and "may have at most 8 MiB" in problem
 
 
 def test_a_huge_value_is_refused_with_its_place(tmp_path: Path) -> None:
