@@ -143,7 +143,8 @@ def test_an_injected_option_is_refused_and_runs_nothing(sshd: Sshd, tmp_path: Pa
                                        .replace("CONFIG", str(tmp_path / "evil.conf"))
                                        .replace(" M", f" {marker}"))
     name = payload(marker) if value is None else "target"
-    source = host_yaml(sshd, marker, **{var: text}).replace("    target:", f"    {json.dumps(name)}:")
+    source = host_yaml(sshd, marker, **{var: text}).replace("    target:",
+                                                             f"    {json.dumps(name)}:")
     (tmp_path / "hosts.yml").write_text(source)
     with pytest.raises(InputError) as err:
         inventory.load(tmp_path / "hosts.yml")

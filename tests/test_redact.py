@@ -52,7 +52,8 @@ def test_domain_objects_print_no_secret_and_no_address(tmp_path: Path) -> None:
 
     (tmp_path / "hosts.yml").write_text(
         "all:\n  hosts:\n    web-01:\n      ansible_host: 10.0.0.5\n"
-        "      ansible_ssh_common_args: -o ProxyCommand=\"sshpass -p Ssh-pass-8812 ssh -W %h:%p b\"\n"
+        "      ansible_ssh_common_args: >-\n"
+        "        -o ProxyCommand=\"sshpass -p Ssh-pass-8812 ssh -W %h:%p b\"\n"
         "      maintcheck_http_password: Http-pass-7731\n      api_token: Api-tok-5521\n"
         "      maintcheck_http: [{url: 'http://h/', headers: {X-Api-Key: Hdr-key-9941}}]\n")
     host = load(tmp_path / "hosts.yml").host("web-01")

@@ -163,14 +163,8 @@ def option_problem(option: str) -> str | None:
         return f"-o {name} {SSH_OPTIONS_REFUSED[key]}: remove it"
     if CONTROL_OR_NEWLINE.search(value):
         return f"-o {name} has control characters in its value"
-    checks: dict[str, Callable[[str], str | None]] = {"proxyjump": jump_problem, "hostname": address_problem, "user": user_problem,
-              "identityfile": path_problem, "certificatefile": path_problem,
-              "port": lambda v: None if port_of(v) else "is not a port number",
-              "hostkeyalias": lambda v: None if SIMPLE.fullmatch(v) else "is not a plain name"}
-    if key in checks:
-        problem = checks[key](value)
-        return f"-o {name}: {quoted(value)} {problem}" if problem else None
-    return None
+    problem = OPTION_CHECKS[key](value) if key in OPTION_CHECKS else None
+    return f"-o {name}: {quoted(value)} {problem}" if problem else None
 
 
 def ssh_args_problems(words: list[str]) -> list[str]:
@@ -190,8 +184,7 @@ def ssh_args_problems(words: list[str]) -> list[str]:
             continue
         for j, flag in enumerate(word[1:], start=1):
             if flag in SSH_FLAGS_REFUSED:
-                problems.append(f"ssh -{flag} {SSH_FLAGS_REFUSED[flag]}: "
-                                "remove it")
+                problems.append(f"ssh -{flag} {SSH_FLAGS_REFUSED[flag]}: remove it")
                 break
             if flag in SSH_VALUE_FLAGS:
                 value = word[j + 1:]
@@ -215,11 +208,27 @@ def value_problem(flag: str, value: str) -> str | None:
     """Why the value of ssh's ``-<flag>`` is refused, or None."""
     if flag == "o":
         return option_problem(value)
-    checks: dict[str, Callable[[str], str | None]] = {"J": jump_problem, "i": path_problem, "l": user_problem, "b": address_problem,
-              "p": lambda v: None if port_of(v) else "is not a port number"}
-    problem = checks[flag](value) if flag in checks else (
+    problem = FLAG_CHECKS[flag](value) if flag in FLAG_CHECKS else (
         None if SIMPLE.fullmatch(value) else "is not a plain value")
     return f"ssh -{flag} {quoted(value)} {problem}" if problem else None
+
+
+def port_problem(value: str) -> str | None:
+    return None if port_of(value) else "is not a port number"
+
+
+def plain_problem(value: str) -> str | None:
+    return None if SIMPLE.fullmatch(value) else "is not a plain name"
+
+
+Check = Callable[[str], "str | None"]
+# what the value of an -o option, or of a flag, must be (the others are ssh's to judge)
+OPTION_CHECKS: dict[str, Check] = {
+    "proxyjump": jump_problem, "hostname": address_problem, "user": user_problem,
+    "identityfile": path_problem, "certificatefile": path_problem, "port": port_problem,
+    "hostkeyalias": plain_problem}
+FLAG_CHECKS: dict[str, Check] = {"J": jump_problem, "i": path_problem, "l": user_problem,
+                                 "b": address_problem, "p": port_problem}
 
 
 def truthy(value: Any) -> bool:
@@ -229,8 +238,9 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
-def connection_of(name: str, host_vars: Mapping[str, Any], origins: Mapping[str, str] | None = None,
-                  name_origin: str = "") -> tuple[Connection, list[str]]:
+def connection_of(name: str, host_vars: Mapping[str, Any],
+                  origins: Mapping[str, str] | None = None, name_origin: str = "",
+                  ) -> tuple[Connection, list[str]]:
     """How to reach host ``name``, and every problem with its file and line.
 
     The connection returned when there are problems is never used: the problems are an

@@ -120,8 +120,9 @@ class _Session(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest,
                      response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
-        if response.request.url and prepared_request.url and self.should_strip_auth(  # type: ignore[no-untyped-call]
-                response.request.url, prepared_request.url):
+        old, new = response.request.url, prepared_request.url
+        strip = self.should_strip_auth
+        if old and new and strip(old, new):  # type: ignore[no-untyped-call]
             for name in self.own_headers:
                 prepared_request.headers.pop(name, None)
 
