@@ -42,8 +42,13 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         "load_per_cpu": round(facts.load5 / max(1, facts.cpus), 2),
         "endpoints": {}, "certificates": {},
     }
+    from maintcheck.probes._client import split_userinfo  # requests: only with endpoints
+
     for spec in host.expect.http:
-        snap["endpoints"][spec["url"]] = endpoint_state(spec, http_options)
+        # keyed by the URL without its credentials: the saved baseline holds none, and post
+        # finds the same key for the same endpoint
+        key = split_userinfo(spec["url"])[0]
+        snap["endpoints"][key] = endpoint_state(spec, http_options)
     for spec in host.expect.tls:
         key = f"{spec['server_name']}@{spec['address']}"
         snap["certificates"][key] = certificate_state(spec, http_options)

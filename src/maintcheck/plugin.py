@@ -19,7 +19,14 @@ from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError, MissingData, ServiceFailed
+from maintcheck.errors import (
+    CheckError,
+    InputError,
+    MissingData,
+    ServiceFailed,
+    printable,
+    shown,
+)
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
@@ -206,13 +213,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     c: Change = run.change
     inv = run.targets.inventory
-    return [
+    return [printable(line) for line in (  # the lead's name comes from the inventory
         (f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
          f"operator {c.operator}"),
         f"inventory: {inv.path} (sha256 {inv.sha256[:12]}), {len(run.targets.hosts)} host(s)"
         + (f", limit {run.options.limit}" if run.options.limit else ""),
         f"maintenance types: {', '.join(c.maintenance_types) or 'none'}; lead {c.lead or '-'}",
-    ]
+    )]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -223,7 +230,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted, value = (list(mark.args) + [None])[:2] if mark else (None, None)
     hosts = run.targets.select(wanted, value)
     if hosts:
-        metafunc.parametrize("target", hosts, ids=[h.name for h in hosts])
+        metafunc.parametrize("target", hosts, ids=[printable(h.name) for h in hosts])
         return
     declares = f"maintcheck_{wanted}" + (f": {value}" if value is not None else "")
     reason = (f"no selected host declares {declares}" if wanted
@@ -325,8 +332,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance(CheckError) and report.failed:
         report.when = "setup"  # could not check: pytest's ERROR, never FAILED
     if report.longrepr is not None and not report.skipped:
-        report.longrepr = run.redactor.text(str(report.longrepr))
-    report.sections = [(k, run.redactor.text(v)) for k, v in report.sections]
+        report.longrepr = shown(run.redactor.text(str(report.longrepr)))
+    report.sections = [(k, shown(run.redactor.text(v))) for k, v in report.sections]
     callspec = getattr(item, "callspec", None)
     target = callspec.params.get("target") if callspec else None
     outcome, message = classify(report, call)
@@ -335,7 +342,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         message = f"{target}: {message}"  # a probe names the endpoint; the evidence, the host
     report.user_properties += [
         ("item", item.stash[ITEM_ID]), ("host", str(target) if target is not None else "-"),
-        ("outcome", outcome), ("message", run.redactor.text(message)),
+        ("outcome", outcome), ("message", shown(run.redactor.text(message))),
         ("manual", "yes" if item.get_closest_marker("manual") else "no"),
     ]
     return report
@@ -495,12 +502,14 @@ class Recorder:
             return
         tr = terminalreporter
         tr.section("maintcheck")
+        # what a host sent (an ssh banner, an HTTP error) cannot draw lines of its own
         for host, cause in document["unreachable"].items():
-            tr.write_line(f"unreachable: {host}: {cause}", red=True)
+            tr.write_line(printable(f"unreachable: {host}: {cause}"), red=True)
         for row in document.get("connection_retries", []):
-            tr.write_line(f"retried once: {retry_line(row)}", yellow=True)
+            tr.write_line(printable(f"retried once: {retry_line(row)}"), yellow=True)
         for row in document.get("warnings", []):
-            tr.write_line(f"warning: {row['item']} {row['host']}: {row['warning']}", yellow=True)
+            tr.write_line(printable(f"warning: {row['item']} {row['host']}: {row['warning']}"),
+                          yellow=True)
         pending = document["summary"]["pending_items"]
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "
@@ -709,7 +718,8 @@ def routed(target: Host, http_options: dict[str, Any]) -> list[Any]:
     return routing.through_frontend(
         e.lb_url, assess_services.backend_address(e.lb_url, target.address),
         stats_url=e.haproxy_stats_url, servers=servers, expect_contains=e.lb_contains or None,
-        stats_options={"on_retry": http_options["on_retry"]}, **http_options)
+        stats_options={k: http_options[k] for k in ("on_retry", "credentials", "redactor",
+                                                    "ca_bundle")}, **http_options)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import getpass
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,10 +22,13 @@ from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
 from maintcheck.errors import InputError
 from maintcheck.evidence import Evidence
 from maintcheck.facts import PROBE_SHA256, Facts
-from maintcheck.inventory import Host
+from maintcheck.inventory import Expectations, Host
 from maintcheck.redact import Redactor
 from maintcheck.schema import parse_duration
+from maintcheck.secret import Credential, HttpOptions, Scope
 from maintcheck.targets import Targets
+
+MAX_ANSWERS_BYTES = 1024 * 1024  # README, "Limits": refused before it is read
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,18 @@ class Run:
     def artefact(self, suffix: str) -> Path:
         return self.report_dir / f"{self.phase}{suffix}"
 
-    def http_options(self, host: Host) -> dict[str, Any]:
-        """Timeout, CA bundle and credentials for a host's HTTP calls (never printed)."""
+    def http_options(self, host: Host) -> HttpOptions:
+        """Timeout, CA bundle and credentials for a host's HTTP calls (never printed): each
+        credential granted to the URLs it is declared for (:func:`credential_scope`)."""
         e = host.expect
-        return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
-                "auth": (e.http_username, e.http_password) if e.http_username else None,
-                "token": e.http_token or None, "redactor": self.redactor,
-                "on_retry": lambda call, cause, then: self.http_retries.append({
-                    "at": utc_stamp(datetime.now(UTC)), "host": host.name, "via": "http",
-                    "call": call, "cause": cause, "then": then})}
+
+        def on_retry(call: str, cause: str, then: str) -> None:
+            self.http_retries.append({"at": utc_stamp(datetime.now(UTC)), "host": host.name,
+                                      "via": "http", "call": call, "cause": cause, "then": then})
+
+        return HttpOptions(timeout=float(e.http_timeout), ca_bundle=e.ca_bundle or None,
+                           credentials=credential_scope(e), redactor=self.redactor,
+                           on_retry=on_retry)
 
     def save_baseline(self) -> Path | None:
         """After a pre run: what every reachable host looks like, for post to compare with.
@@ -237,7 +244,12 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     change = Change(change_id, window, options.operator or getpass.getuser(),
                     maintenance_types=types, **contacts)
     answers: dict[str, Confirmation] = {}
-    if options.answers:
+    answers_size = Path(options.answers).stat().st_size if options.answers and Path(
+        options.answers).is_file() else 0
+    if answers_size > MAX_ANSWERS_BYTES:
+        problems.append(f"{options.answers}: {answers_size / 2**20:.1f} MiB; an answers file "
+                        f"may have at most {MAX_ANSWERS_BYTES // 2**20} MiB")
+    elif options.answers:
         try:
             answers = load_answers(options.answers, cat, now=now)
         except InputError as exc:
@@ -247,6 +259,25 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     targets = Targets(inv, limit, redactor, concurrency=options.concurrency)
     return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
                wait=wait, declared=declared)
+
+
+def credential_scope(e: Expectations) -> Scope:
+    """Which of a host's credentials goes to which URL (README, Inventory reference): its HTTP
+    credentials and each endpoint's ``headers`` to its own endpoints, each API's to that API."""
+    def credential(service: str, headers: Mapping[str, Any] | None = None) -> Credential:
+        token = e.get(f"{service}_token") or None
+        return Credential(e[f"{service}_username"] or None, e[f"{service}_password"] or None,
+                          token, headers or {})
+
+    endpoints = [*e.http, *(step for journey in e.journeys for step in journey["steps"]
+                            if isinstance(step, Mapping) and step.get("url"))]
+    grants = [(spec["url"], credential("http", spec.get("headers")), True) for spec in endpoints]
+    grants += [(e.lb_url, credential("http"), True)] if e.lb_url else []
+    grants += [(url, credential(service), False) for service, url in (
+        ("prometheus", e.prometheus_url), ("alertmanager", e.alertmanager_url),
+        ("haproxy_stats", e.haproxy_stats_url)) if url]
+    grants += [(flag["url"], credential("feature_flags"), True) for flag in e.feature_flags]
+    return Scope.of(grants)
 
 
 def wait_problems(inv: inventory.Inventory, cat: Catalog) -> list[str]:
