@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from maintcheck import baseline
+from maintcheck import baseline, exitcodes
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
@@ -143,12 +143,32 @@ def pytest_configure(config: pytest.Config) -> None:
         opt.self_contained_html = True
     if not hasattr(config, "workerinput"):
         signer = load_operator_signer(config)
-        config.pluginmanager.register(Recorder(run), "maintcheck-recorder")
+        config.pluginmanager.register(Recorder(run, narrowing(config)), "maintcheck-recorder")
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
         if signer is not None:
             config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
     if gather_early(config):  # last: bad options and keys stop the run before a host is asked
         run.targets.facts.start()
+
+
+def narrowing(config: pytest.Config) -> list[str]:
+    """What makes this run answer for less than its whole phase: a partial run is never PASSED."""
+    opt = config.option
+    found = [f"{flag} {value}" for flag, value in (
+        ("-k", opt.keyword), ("-m", opt.markexpr), ("--limit", opt.limit),
+        *(("--deselect", d) for d in getattr(opt, "deselect", None) or ()),
+        *(("--ignore", d) for d in getattr(opt, "ignore", None) or ()),
+        *(("--ignore-glob", d) for d in getattr(opt, "ignore_glob", None) or ())) if value]
+    found += [flag for flag, on in (("--lf", getattr(opt, "lf", False)),
+                                    ("--sw", getattr(opt, "stepwise", False))) if on]
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
+    whole = {checks, *(checks / phase for phase in PHASES)}
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
+        if "::" in arg or path not in whole:
+            found.append(arg)
+    return found
 
 
 def gather_early(config: pytest.Config) -> bool:
@@ -308,7 +328,9 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if answer is None:
         pytest.skip(f"{PENDING}nobody has confirmed it yet (prompt, or --answers FILE)")
     if answer.status == "skip":
-        pytest.skip(f"skipped by {answer.by} at {answer.at}: {answer.note or 'no note'}")
+        done = ("" if run.catalog[answer.item].skippable
+                else " (not skippable: the checklist stays incomplete)")
+        pytest.skip(f"skipped by {answer.by} at {answer.at}: {answer.note or 'no note'}{done}")
     if answer.status == "no":
         pytest.fail(f"{answer.by} answered no at {answer.at}: {answer.note or 'no note'}",
                     pytrace=False)
@@ -394,8 +416,9 @@ def keep_last_reports(session: pytest.Session, retried: set[str], still: set[str
 class Recorder:
     """Collects outcomes on the controller and writes the evidence at the end."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, narrowed_by: list[str]) -> None:
         self.run = run
+        self.narrowed_by = narrowed_by
         self.evidence_path: Path | None = None
         self.outcomes: dict[str, Outcome] = {}  # by node id: a re-run replaces its outcome
         self.failed_at: dict[str, float] = {}
@@ -466,6 +489,11 @@ class Recorder:
         session.testsfailed = len(still)
         return result
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Whatever deselected checks (-k, -m, --lf, --deselect, a plugin) makes the run partial."""
+        if items:
+            self.narrowed_by.append(f"{len(items)} check(s) deselected")
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A pytest-xdist worker's audit log, unreachable hosts and facts join the evidence."""
@@ -481,10 +509,10 @@ class Recorder:
         run.evidence.confirmations = dict(run.answers)
         run.evidence.outcomes = list(self.outcomes.values())
         run.document = run.evidence.render(phases=set(run.options.phases),
-                                           meta=run.meta(datetime.now(UTC)))
+                                           meta=run.meta(datetime.now(UTC)),
+                                           narrowed_by=self.narrowed_by)
         self.evidence_path = evidence_json.write(run.artefact(".json"), run.document)
-        if run.document["summary"]["pending_items"] and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = exitcodes.of_run(run.document["verdict"], session.exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         document = self.run.document
@@ -500,6 +528,13 @@ class Recorder:
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "
                           f"({', '.join(pending)})", yellow=True)
+        not_done = document["summary"]["skipped_not_skippable"]
+        if not_done:
+            tr.write_line(f"checklist incomplete: {len(not_done)} item(s) skipped that the "
+                          f"checklist does not let skip ({', '.join(not_done)})", yellow=True)
+        if document["selection"]["partial"]:
+            tr.write_line("partial run, never PASSED: narrowed by "
+                          + ", ".join(document["selection"]["narrowed_by"]), yellow=True)
         tr.write_line(f"verdict: {document['verdict']}", bold=True)
         tr.write_line(f"evidence: {self.evidence_path}")
         if self.run.signature:
