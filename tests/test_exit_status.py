@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from maintcheck import exitcodes
+from maintcheck import exitcodes, runs
 
 pytest_plugins = ["pytester"]
 
@@ -104,8 +104,8 @@ def answers(project: pytest.Pytester, first: str = "yes", third: str = "yes") ->
 
 
 def verdict(project: pytest.Pytester) -> str:
-    reports = project.path / "reports" / "EXIT-1"
-    latest = max(reports.glob("pre*.json"), key=lambda p: p.stat().st_mtime_ns)
+    latest = runs.latest(project.path / "reports" / "EXIT-1", "pre")
+    assert latest is not None
     return str(json.loads(latest.read_text())["verdict"])
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maintcheck import exitcodes
+from maintcheck import exitcodes, runs
 
 pytest_plugins = ["pytester"]
 
@@ -107,7 +107,10 @@ def without_dead_host(project: pytest.Pytester) -> None:
 
 
 def evidence(project: pytest.Pytester, phase: str = "pre") -> dict:
-    return json.loads((project.path / "reports" / "CHG-1" / f"{phase}.json").read_text())
+    """The evidence of the latest run of ``phase`` (each run has its own files)."""
+    latest = runs.latest(project.path / "reports" / "CHG-1", phase)
+    assert latest is not None
+    return json.loads(latest.read_text())
 
 
 def outcomes(doc: dict, item: str) -> dict[str, str]:

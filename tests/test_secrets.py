@@ -122,7 +122,8 @@ all:
     artefacts = {p.name: p.read_text(errors="replace")
                  for p in (pytester.path / "reports" / "SEC-1").iterdir()
                  if p.suffix in (".html", ".json", ".xml")}
-    assert set(artefacts) == {"pre.html", "pre.json", "pre.xml", "baseline.json", "MANIFEST.json"}
+    assert set(artefacts) == {"pre.html", "pre.json", "pre.xml", "baseline.json",
+                              "pre.manifest.json"}
     leaks = {(where, name) for name, secret in SECRETS.items()
              for where, text in [("terminal", terminal), *artefacts.items()] if secret in text}
     assert leaks == set()

@@ -149,8 +149,13 @@ def read_answer(node: yaml.Node, catalog: Catalog, now: datetime, source: str,
 
 
 def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
-           say: Callable[[str], None], clock: Callable[[], datetime]) -> dict[str, Confirmation]:
-    """Ask the operator about each item: yes, no or skip, and an optional note."""
+           say: Callable[[str], None], clock: Callable[[], datetime],
+           record: Callable[[Confirmation], None] = lambda answer: None,
+           ) -> dict[str, Confirmation]:
+    """Ask the operator about each item: yes, no or skip, and an optional note.
+
+    ``record`` gets each answer as soon as it is given, so none is lost to a Ctrl-C later.
+    """
     answers: dict[str, Confirmation] = {}
     items = list(items)
     if items:
@@ -169,4 +174,5 @@ def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
         note = ask("  note (optional): ").strip()
         answers[item.id] = Confirmation(item.id, status, operator, utc_stamp(clock()), note,
                                         "prompt")
+        record(answers[item.id])
     return answers

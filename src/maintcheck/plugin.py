@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from maintcheck import baseline, exitcodes
+from maintcheck import baseline, exitcodes, journal, runs
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS, Change
@@ -136,17 +136,23 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = run
     if opt.collectonly:
         return  # nothing ran: no evidence, no report, nothing to sign
+    controller = not hasattr(config, "workerinput")
+    if controller:
+        signer = load_operator_signer(config)
+        narrowed_by = narrowing(config)
+        try:
+            run.slot = journal.start(run, narrowed_by)
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if getattr(opt, "xmlpath", None) is None:
         opt.xmlpath = str(run.artefact(".xml"))
     if hasattr(opt, "htmlpath") and not opt.htmlpath:
         opt.htmlpath = str(run.artefact(".html"))
         opt.self_contained_html = True
-    if not hasattr(config, "workerinput"):
-        signer = load_operator_signer(config)
-        config.pluginmanager.register(Recorder(run, narrowing(config)), "maintcheck-recorder")
+    if controller:
+        config.pluginmanager.register(Recorder(run, narrowed_by, signer), "maintcheck-recorder")
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
-        if signer is not None:
-            config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+        config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
     if gather_early(config):  # last: bad options and keys stop the run before a host is asked
         run.targets.facts.start()
 
@@ -289,12 +295,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if capman is not None:
         # capture puts /dev/null on fd 0: only with it lifted can we see the terminal
         capman.suspend_global_capture(in_=True)
+
+    def keep(answer: Confirmation) -> None:  # on disk at once: Ctrl-C or a crash keeps it
+        journal.record(run, answer)
+        run.answers[answer.item] = answer
+
     try:
         if sys.stdin is not None and sys.stdin.isatty():
-            run.answers.update(prompt(wanted, operator=run.change.operator, ask=input,
-                                      say=print, clock=lambda: datetime.now(UTC)))
+            for answer in journal.offer_resume(run, wanted, ask=input, say=print):
+                keep(answer)
+            prompt([e for e in wanted if e.id not in run.answers], operator=run.change.operator,
+                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep)
     except (EOFError, KeyboardInterrupt):
-        print("\nprompt ended: the remaining manual items stay pending")
+        print("\nprompt ended: the answers given are kept (the next run of this phase offers "
+              "them again); the remaining manual items stay pending")
     finally:
         if capman is not None:
             capman.resume_global_capture()
@@ -416,9 +430,10 @@ def keep_last_reports(session: pytest.Session, retried: set[str], still: set[str
 class Recorder:
     """Collects outcomes on the controller and writes the evidence at the end."""
 
-    def __init__(self, run: Run, narrowed_by: list[str]) -> None:
+    def __init__(self, run: Run, narrowed_by: list[str], signer: Signer | None) -> None:
         self.run = run
         self.narrowed_by = narrowed_by
+        self.signer = signer
         self.evidence_path: Path | None = None
         self.outcomes: dict[str, Outcome] = {}  # by node id: a re-run replaces its outcome
         self.failed_at: dict[str, float] = {}
@@ -508,11 +523,14 @@ class Recorder:
         run.save_baseline()
         run.evidence.confirmations = dict(run.answers)
         run.evidence.outcomes = list(self.outcomes.values())
-        run.document = run.evidence.render(phases=set(run.options.phases),
-                                           meta=run.meta(datetime.now(UTC)),
+        finished = datetime.now(UTC)
+        meta = {**run.meta(finished),
+                **journal.identity(run, self.signer, finished, bool(self.narrowed_by))}
+        run.document = run.evidence.render(phases=set(run.options.phases), meta=meta,
                                            narrowed_by=self.narrowed_by)
         self.evidence_path = evidence_json.write(run.artefact(".json"), run.document)
         session.exitstatus = exitcodes.of_run(run.document["verdict"], session.exitstatus)
+        journal.finish(run, session.exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         document = self.run.document
@@ -536,29 +554,31 @@ class Recorder:
             tr.write_line("partial run, never PASSED: narrowed by "
                           + ", ".join(document["selection"]["narrowed_by"]), yellow=True)
         tr.write_line(f"verdict: {document['verdict']}", bold=True)
-        tr.write_line(f"evidence: {self.evidence_path}")
-        if self.run.signature:
-            tr.write_line(f"signed: {self.run.signature}")
-        else:
-            tr.write_line("evidence NOT signed: pass --sign-key and --sign-cert "
-                          "(`maintcheck keygen` makes them)", yellow=True)
+        tr.write_line(f"evidence: {self.evidence_path} (run {document['run']['label']}"
+                      + (f"; latest complete {document['phase']} run: "
+                         f"{document['run']['latest_complete']})"
+                         if document["run"]["latest_complete"] else ")"))
 
 
 class Sealer:
-    """Signs the manifest of every artefact, after pytest-html and JUnit have written theirs."""
+    """Writes the run's manifest, signed when there is a key, after pytest-html and JUnit."""
 
-    def __init__(self, run: Run, signer: Signer) -> None:
+    def __init__(self, run: Run, signer: Signer | None) -> None:
         self.run = run
         self.signer = signer
+        self.lines: list[tuple[str, dict[str, bool]]] = []
 
     # innermost wrapper: after pytest-html and JUnit write, before the terminal summary
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        from maintcheck.signing import sign_directory
-
         result = yield
-        self.run.signature = sign_directory(self.run.report_dir, self.signer)
+        self.lines = journal.seal(self.run, self.signer)
         return result
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line, style in self.lines:
+            terminalreporter.write_line(line, **style)
 
 
 # --- fixtures: how checks reach the run ---
@@ -623,8 +643,8 @@ def window_start(change: Change) -> int | None:
 
 @pytest.fixture(scope="session")
 def pre_evidence(maintcheck_run: Run) -> Path:
-    """Where this change's pre-maintenance evidence is."""
-    return maintcheck_run.report_dir / "pre.json"
+    """Where this change's pre-maintenance evidence is: its latest complete pre run's."""
+    return maintcheck_run.report_dir / f"{runs.pre_run(maintcheck_run.report_dir)}.json"
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
@@ -669,7 +689,8 @@ def baseline_of_change(maintcheck_run: Run) -> dict[str, Any]:
     """The pre baseline of this change and inventory (ERROR when absent or foreign)."""
     if maintcheck_run.options.no_baseline:
         pytest.skip(f"{NOT_APPLICABLE}the comparison was skipped with --no-baseline")
-    return baseline.load(maintcheck_run.report_dir / baseline.FILE,
+    folder = maintcheck_run.report_dir
+    return baseline.load(folder / runs.baseline_name(runs.pre_run(folder)),
                          change=maintcheck_run.change.id,
                          inventory_sha256=maintcheck_run.targets.inventory.sha256)
 
