@@ -1,0 +1,242 @@
+"""No run destroys an earlier run's evidence, and answers given at the prompt survive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from maintcheck import exitcodes, runs
+from maintcheck.signing import generate_key, verify_directory
+
+pytest_plugins = ["pytester"]
+
+CATALOG = """
+title: Runs checklist
+sections:
+  - number: 1
+    title: Planning
+    phase: pre
+    items:
+      - {id: "1.1", title: "Window approved", kind: manual}
+      - {id: "1.2", title: "Hosts named", kind: automated}
+      - {id: "1.3", title: "Rollback plan tested", kind: manual}
+      - {id: "1.4", title: "Backups declared", kind: automated}
+"""
+
+CHECKS = '''
+import pytest
+
+@pytest.mark.checklist("1.1")
+@pytest.mark.manual
+def test_window_approved():
+    """Is the window approved?"""
+
+@pytest.mark.checklist("1.2")
+def test_hosts_named(target):
+    assert target.name
+
+@pytest.mark.checklist("1.3")
+@pytest.mark.manual
+def test_rollback_tested():
+    """Was the rollback plan tested?"""
+
+@pytest.mark.checklist("1.4")
+def test_backup_declared(target):
+    assert target.name
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyprojecttoml(
+        '[tool.pytest.ini_options]\nstrict = true\n'
+        'empty_parameter_set_mark = "fail_at_collect"\n'
+        'maintcheck_inventory = "inventory/hosts.yml"\n'
+        'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
+    (pytester.path / "checks" / "pre").mkdir(parents=True)
+    (pytester.path / "checks" / "checklist.yml").write_text(CATALOG)
+    (pytester.path / "checks" / "pre" / "test_pre.py").write_text(CHECKS)
+    (pytester.path / "inventory").mkdir()
+    (pytester.path / "inventory" / "hosts.yml").write_text(f"""
+all:
+  vars:
+    maintcheck_change: RUNS-1
+    maintcheck_known_hosts: {pytester.path}/known_hosts
+  hosts:
+    local-a: {{ansible_connection: local}}
+""")
+    (pytester.path / "answers.yml").write_text(
+        "- {id: '1.1', status: yes, by: alice, note: CAB-1}\n"
+        "- {id: '1.3', status: yes, by: alice, note: tested on staging}\n")
+    keys = generate_key(pytester.path / "ada.key", common_name="Ada Operator", passphrase=None)
+    assert keys.certificate is not None
+    return pytester
+
+
+def folder(project: pytest.Pytester) -> Path:
+    return project.path / "reports" / "RUNS-1"
+
+
+def hashes(directory: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+
+
+def pytest_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "checks/pre", "--sign-key", "ada.key",
+            "--sign-cert", "ada.crt", *args]
+
+
+def complete_run(project: pytest.Pytester) -> dict[str, str]:
+    """A complete, confirmed, signed pre run; the hashes of what it wrote."""
+    done = subprocess.run(pytest_argv("--answers", "answers.yml"), cwd=project.path,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    before = hashes(folder(project))
+    assert {"pre.json", "pre.html", "pre.xml", "baseline.json", "pre.journal.jsonl",
+            "pre.manifest.json", "pre.manifest.json.p7s"} == set(before)
+    return before
+
+
+def still_there(project: pytest.Pytester, before: dict[str, str]) -> None:
+    now = hashes(folder(project))
+    assert {name: now.get(name) for name in before} == before
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen
+
+
+class Terminal:
+    """A pytest run at a terminal (a pty), answered by the test."""
+
+    def __init__(self, project: pytest.Pytester) -> None:
+        leader, follower = pty.openpty()
+        self.leader = leader
+        self.proc = subprocess.Popen(pytest_argv("--operator", "dana"), cwd=project.path,
+                                     stdin=follower, stdout=follower, stderr=follower)
+        os.close(follower)
+        self.seen = b""
+
+    def expect(self, needle: bytes) -> None:
+        self.seen += read_until(self.leader, needle)
+        assert needle in self.seen, self.seen.decode(errors="replace")[-2000:]
+
+    def say(self, line: bytes) -> None:
+        os.write(self.leader, line + b"\n")
+
+    def close(self) -> int:
+        """Read the run's output to its end (a full pty would stall it); its exit status."""
+        try:
+            deadline = time.monotonic() + 120
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                self.seen += read_until(self.leader, b"\0", timeout=0.5)
+            return self.proc.wait(timeout=10)
+        finally:
+            self.proc.kill()
+            os.close(self.leader)
+
+
+def answer_first_then(project: pytest.Pytester, stop: signal.Signals) -> Terminal:
+    """Answer 1.1 at the prompt, then stop the run at 1.3's question with ``stop``."""
+    term = Terminal(project)
+    term.expect(b"[1.1]")
+    term.say(b"y")
+    term.expect(b"note")
+    term.say(b"checked the CAB calendar")
+    term.expect(b"[1.3]")
+    # readline writes the question before it starts waiting: a signal in between is seen only
+    # at the next key press. An operator is never that fast; the test waits as they would.
+    time.sleep(0.5)
+    term.proc.send_signal(stop)
+    return term
+
+
+def test_a_narrowed_rerun_leaves_every_earlier_file_as_it_was(project: pytest.Pytester) -> None:
+    before = complete_run(project)
+    done = subprocess.run(pytest_argv("--no-prompt", "-k", "backup"), cwd=project.path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == exitcodes.BY_VERDICT["INCOMPLETE"], done.stdout
+    still_there(project, before)
+    second = json.loads((folder(project) / "pre.2.json").read_text())
+    assert second["selection"] == {"partial": True, "narrowed_by": [
+        "-k backup", "3 check(s) deselected"]}
+    assert second["run"] == {"label": "pre.2", "number": 2, "latest_complete": "pre",
+                             "journal": "pre.2.journal.jsonl"}
+    assert "latest complete pre run: pre" in done.stdout
+    verified = verify_directory(folder(project))
+    assert [r.label for r in verified.runs] == ["pre", "pre.2"]
+    assert verified.latest_complete == {"pre": "pre"}
+
+
+def test_ctrl_c_at_the_prompt_keeps_the_answers_given_and_the_next_run_offers_them(
+        project: pytest.Pytester) -> None:
+    before = complete_run(project)
+    term = answer_first_then(project, signal.SIGINT)
+    assert term.close() == exitcodes.BY_VERDICT["INCOMPLETE"]
+    assert b"the answers given are kept" in term.seen
+    still_there(project, before)
+    journal = runs.read_journal(folder(project) / "pre.2.journal.jsonl")
+    assert [(r["event"], r.get("item")) for r in journal] == [
+        ("started", None), ("answer", "1.1"), ("finished", None)]
+    document = json.loads((folder(project) / "pre.2.json").read_text())
+    assert [c["item"] for c in document["confirmations"]] == ["1.1"]
+    assert document["summary"]["pending_items"] == ["1.3"]
+
+    term = Terminal(project)
+    term.expect(b"resume them?")
+    assert b"run pre.2 of this change recorded 1 answer(s)" in term.seen
+    assert b"[1.1] yes by dana at " in term.seen
+    term.say(b"y")
+    term.expect(b"[1.3]")  # only what is still open is asked
+    term.say(b"y")
+    term.expect(b"note")
+    term.say(b"")
+    assert term.close() == exitcodes.BY_VERDICT["PASSED"]
+    third = json.loads((folder(project) / "pre.3.json").read_text())
+    confirmations = {c["item"]: c for c in third["confirmations"]}
+    assert confirmations["1.1"]["source"] == "prompt, resumed from run pre.2"
+    assert confirmations["1.1"]["note"] == "checked the CAB calendar"
+    assert third["verdict"] == "PASSED" and third["run"]["latest_complete"] == "pre.3"
+    still_there(project, before)
+
+
+def test_a_crash_at_the_prompt_keeps_the_answers_given(project: pytest.Pytester) -> None:
+    before = complete_run(project)
+    term = answer_first_then(project, signal.SIGKILL)
+    assert term.close() == -signal.SIGKILL
+    still_there(project, before)
+    # the journal is all the crashed run left: its answer is on disk
+    assert {p.name for p in folder(project).iterdir()} - set(before) == {"pre.2.journal.jsonl"}
+    journal = runs.read_journal(folder(project) / "pre.2.journal.jsonl")
+    assert [r.get("item") for r in journal if r["event"] == "answer"] == ["1.1"]
+    term = Terminal(project)
+    term.expect(b"resume them?")
+    assert b"run pre.2 of this change recorded 1 answer(s)" in term.seen
+    term.say(b"n")
+    term.expect(b"[1.1]")  # declined: asked again
+    time.sleep(0.5)
+    term.proc.send_signal(signal.SIGINT)
+    term.close()
+    still_there(project, before)
+    # the next signed run lists the crashed run's journal, so verify accepts the folder
+    assert "pre.2.journal.jsonl" in verify_directory(folder(project)).files
