@@ -99,7 +99,9 @@ all:
 def run(root: Path, phase: str, *args: str) -> str:
     """Run one phase in a fresh pytest process and return its HTML report."""
     # Jenkins sets GIT_URL; pytest-metadata copies it into the environment table by itself
-    env = {**os.environ, "GIT_URL": f"https://ci:{CI_PASSWORD}@git.example.org/ops.git"}
+    # HOME: this machine's own operator key (~/.maintcheck) must not sign these runs
+    env = {**os.environ, "GIT_URL": f"https://ci:{CI_PASSWORD}@git.example.org/ops.git",
+           "HOME": str(root)}
     before = runs.latest(root / "reports" / "CHG-7", phase)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", f"checks/{phase}", "--answers", "answers.yml",

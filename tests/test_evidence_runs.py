@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import pty
 import select
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from maintcheck import exitcodes, runs
+from maintcheck import cli, exitcodes, runs
 from maintcheck.signing import generate_key, verify_directory
 
 pytest_plugins = ["pytester"]
@@ -240,3 +242,26 @@ def test_a_crash_at_the_prompt_keeps_the_answers_given(project: pytest.Pytester)
     still_there(project, before)
     # the next signed run lists the crashed run's journal, so verify accepts the folder
     assert "pre.2.journal.jsonl" in verify_directory(folder(project)).files
+
+
+def test_signed_by_default_with_the_operators_key(project: pytest.Pytester,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """No --sign-key: the run says how to make a key; once `maintcheck keygen` made one at its
+    default place (pytester's HOME is the project), every run is signed with it."""
+    home = project.path
+    result = project.runpytest("checks/pre", "--answers", "answers.yml")
+    result.stdout.fnmatch_lines([("*evidence NOT signed (manifest pre.manifest.json only): no key "
+                                 "at ~/.maintcheck/operator.key; make one with `maintcheck "
+                                 "keygen --name 'Your Name'`*")])
+    assert "NOT SIGNED: no operator key" in (folder(project) / "pre.html").read_text()
+    assert cli.main(["keygen", "--name", "Ada Operator"]) == 0
+    out = capsys.readouterr().out
+    assert f"key: {home}/.maintcheck/operator.key (mode 0600)" in out
+    assert stat.S_IMODE((home / ".maintcheck").stat().st_mode) == 0o700
+    result = project.runpytest("checks/pre", "--answers", "answers.yml")
+    result.stdout.fnmatch_lines(["*signed: *pre.2.manifest.json.p7s by CN=Ada Operator at *"])
+    page = html.unescape((folder(project) / "pre.2.html").read_text())
+    verified = verify_directory(folder(project))
+    assert verified.runs[-1].label == "pre.2" and verified.signer == "CN=Ada Operator"
+    assert (f"signed by CN=Ada Operator at {verified.signed_at:%Y-%m-%d %H:%M:%S} UTC (the "
+            f"signer's clock), SHA-256 fingerprint {verified.fingerprint}") in page

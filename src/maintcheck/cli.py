@@ -42,7 +42,8 @@ def checklist(args: argparse.Namespace) -> int:
 def keygen(args: argparse.Namespace) -> int:
     """Make an operator key: a self-signed certificate, or a CSR for the organisation's CA."""
     passphrase = read_passphrase(args.passphrase_env, confirm=True) if args.encrypt else None
-    files = signing.generate_key(Path(args.key), common_name=args.name, passphrase=passphrase,
+    files = signing.generate_key(Path(args.key).expanduser(), common_name=args.name,
+                                 passphrase=passphrase,
                                  self_signed=not args.csr, days=args.days)
     print(f"key: {files.key} (mode 0600{', encrypted' if passphrase else ''})")
     if files.certificate:
@@ -116,7 +117,9 @@ def parser() -> argparse.ArgumentParser:
     lister.add_argument("--type", help=f"comma list of general,{','.join(MAINTENANCE_TYPES)}")
     lister.set_defaults(func=checklist)
     gen = sub.add_parser("keygen", help="make an operator signing key")
-    gen.add_argument("--key", default="operator.key", help="where to write the key (0600)")
+    gen.add_argument("--key", default=str(signing.DEFAULT_KEY),
+                     help="where to write the key (0600; its folder is made 0700); default "
+                     f"{signing.DEFAULT_KEY}, where every run looks for it")
     gen.add_argument("--name", required=True, help="the operator's name, for the certificate")
     gen.add_argument("--csr", action="store_true",
                      help="write a CSR for the organisation's CA instead of a self-signed cert")

@@ -108,7 +108,7 @@ def finish(run: Run, status: int) -> None:
 
 def seal(run: Run, signer: Signer | None) -> list[tuple[str, dict[str, bool]]]:
     """Write the run's manifest, signed with ``signer`` when given; the terminal's lines."""
-    from maintcheck.signing import SigningError, seal_run
+    from maintcheck.signing import DEFAULT_KEY, SigningError, seal_run
 
     if run.slot is None:
         return []
@@ -129,7 +129,7 @@ def seal(run: Run, signer: Signer | None) -> list[tuple[str, dict[str, bool]]]:
                       {"green": True}))
         lines.append((f"signer's SHA-256 fingerprint: {seal_block['fingerprint']}", {}))
     else:
-        lines.append(((f"evidence NOT signed (manifest {sealed.manifest.name} only): pass "
-                      "--sign-key and --sign-cert (`maintcheck keygen` makes them)"),
-                      {"yellow": True}))
+        lines.append(((f"evidence NOT signed (manifest {sealed.manifest.name} only): no key at "
+                      f"{DEFAULT_KEY}; make one with `maintcheck keygen --name 'Your Name'`, or "
+                      "pass --sign-key and --sign-cert"), {"yellow": True}))
     return lines

@@ -41,6 +41,7 @@ NOT_YET = "not yet automated: "
 RETRIED = ("failed", "error")
 MAX_POLL_SECONDS = 10.0
 PASSPHRASE_ENV = "MAINTCHECK_SIGN_PASSPHRASE"
+DEFAULT_KEY = "~/.maintcheck/operator.key"  # signing.DEFAULT_KEY, without importing cryptography
 OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
 
 MARKERS = (
@@ -194,8 +195,11 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
     """The operator's key and certificate, checked before any host is touched."""
     key = config.option.sign_key or config.getini("maintcheck_sign_key")
     cert = config.option.sign_cert or config.getini("maintcheck_sign_cert")
-    if not key and not cert:
-        return None
+    if not key and not cert:  # signed by default: the operator's key at its documented place
+        default = Path(os.path.expanduser(DEFAULT_KEY))
+        if not default.exists():
+            return None
+        key, cert = str(default), str(default.with_suffix(".crt"))
     from maintcheck.signing import SigningError, load_signer  # cryptography: only to sign
 
     if not key or not cert:

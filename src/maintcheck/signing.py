@@ -44,6 +44,7 @@ from maintcheck.runs import labels as run_labels
 from maintcheck.runs import latest_complete, owner
 
 __all__ = [
+    "DEFAULT_KEY",
     "KeyFiles",
     "Sealed",
     "SealedRun",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "maintcheck-manifest/2"
+# where a run looks for the operator's key when no --sign-key or ini value names one
+DEFAULT_KEY = Path("~/.maintcheck/operator.key")
 MANIFEST_KINDS = frozenset({"manifest.json", "manifest.json.p7s"})
 RSA_BITS = 3072
 MIN_RSA_BITS = 2048
@@ -232,6 +235,11 @@ def generate_key(key_path: Path, *, common_name: str, passphrase: bytes | None,
             request = request.add_extension(extension, critical=critical)
         out_pem = request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
+    for folder in {key_path.parent, out.parent}:
+        try:  # a folder made for the key is the operator's alone
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise SigningError(_report(str(folder), [f"cannot create ({error.strerror})"])) from None
     _write_new(key_path, key_pem, 0o600)
     try:
         _write_new(out, out_pem, 0o644)
@@ -263,8 +271,8 @@ def _generate_problems(key_path: Path, out: Path, common_name: str, passphrase: 
     for path in (key_path, out):
         if path.exists() or path.is_symlink():
             problems.append(f"{path}: already exists; refusing to overwrite it")
-        elif not path.parent.is_dir():
-            problems.append(f"{path.parent}: directory does not exist")
+        elif path.parent.exists() and not path.parent.is_dir():
+            problems.append(f"{path.parent}: not a directory")
     return problems
 
 
