@@ -61,10 +61,12 @@ def openssl(*args: str | Path, cwd: Path) -> str:
     return done.stdout + done.stderr
 
 
-def audit(evidence: Path, ca: Path) -> subprocess.CompletedProcess[str]:
+def audit(evidence: Path, ca: Path, tsa_ca: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the README's auditor procedure on ``evidence`` with ``ca`` as the trusted file."""
     script = auditor_procedure().replace("cd reports/CHG-1234", f"cd {shlex.quote(str(evidence))}")
     script = script.replace("ca=org-ca.pem", f"ca={shlex.quote(str(ca))}")
+    if tsa_ca is not None:
+        script = script.replace("tsa_ca=tsa-ca.pem", f"tsa_ca={shlex.quote(str(tsa_ca))}")
     return run(script, evidence.parent)
 
 

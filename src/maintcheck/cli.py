@@ -58,8 +58,9 @@ def verify(args: argparse.Namespace) -> int:
     signer: VERIFIED (0) only then."""
     pins = [signing.read_pin(p) for p in args.signer]
     try:
-        verified = signing.verify_directory(Path(args.directory),
-                                            ca_path=Path(args.ca) if args.ca else None, pins=pins)
+        verified = signing.verify_directory(
+            Path(args.directory), ca_path=Path(args.ca) if args.ca else None, pins=pins,
+            tsa_ca_path=Path(args.tsa_ca) if args.tsa_ca else None)
     except signing.VerificationError as exc:
         print(f"NOT VERIFIED: {exc}", file=sys.stderr)
         return exitcodes.NOT_VERIFIED
@@ -93,6 +94,12 @@ def describe(verified: signing.Verified) -> list[str]:
                      f"{run.signed_at:%Y-%m-%dT%H:%M:%SZ} (the signer's clock)")
         lines.append(f"  {kind} certificate, SHA-256 fingerprint {run.fingerprint}")
         lines.append(f"  trust: {run.anchor or 'not established (no --ca or --signer given)'}")
+        if run.timestamped_at is not None:
+            lines.append(f"  timestamped at {run.timestamped_at:%Y-%m-%dT%H:%M:%SZ} by "
+                         f"{run.timestamp_authority}" + (
+                             ", checked with --tsa-ca: the certificate was judged then"
+                             if run.timestamp_trusted else
+                             " (not checked: give --tsa-ca to judge the certificate then)"))
     return lines
 
 
@@ -135,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--signer", action="append", default=[],
                        help="a signer to trust: their certificate (PEM) or its SHA-256 "
                        "fingerprint (repeatable; pins a self-signed signer)")
+    check.add_argument("--tsa-ca", help="the timestamping authority's CA (PEM): check each "
+                       "run's RFC 3161 token and judge its signer at the token's time")
     check.set_defaults(func=verify)
     return top
 

@@ -106,8 +106,10 @@ def finish(run: Run, status: int) -> None:
                                  "exit_status": int(status)})
 
 
-def seal(run: Run, signer: Signer | None) -> list[tuple[str, dict[str, bool]]]:
-    """Write the run's manifest, signed with ``signer`` when given; the terminal's lines."""
+def seal(run: Run, signer: Signer | None,
+         tsa: str | None = None) -> list[tuple[str, dict[str, bool]]]:
+    """Write the run's manifest, signed with ``signer`` when given (and timestamped by ``tsa``,
+    an RFC 3161 authority's URL); the terminal's lines."""
     from maintcheck.signing import DEFAULT_KEY, SigningError, seal_run
 
     if run.slot is None:
@@ -115,7 +117,7 @@ def seal(run: Run, signer: Signer | None) -> list[tuple[str, dict[str, bool]]]:
     stamp = run.document.get("seal", {}).get("signed_at")
     at = datetime.fromisoformat(stamp) if stamp else datetime.now(UTC)
     try:
-        sealed = seal_run(run.report_dir, run.slot.label, signer, now=at)
+        sealed = seal_run(run.report_dir, run.slot.label, signer, now=at, tsa=tsa)
     except SigningError as error:
         return [(f"evidence NOT sealed: {error}", {"red": True})]
     run.signature = sealed.signature
@@ -128,6 +130,10 @@ def seal(run: Run, signer: Signer | None) -> list[tuple[str, dict[str, bool]]]:
         lines.append((f"signed: {sealed.signature} by {seal_block['signer']} at {stamp}",
                       {"green": True}))
         lines.append((f"signer's SHA-256 fingerprint: {seal_block['fingerprint']}", {}))
+        if sealed.token is not None:
+            lines.append((f"trusted time: {sealed.token.name} from {tsa}", {"green": True}))
+        elif sealed.timestamp_problem:
+            lines.append((f"NO trusted time: {sealed.timestamp_problem}", {"red": True}))
     else:
         lines.append(((f"evidence NOT signed (manifest {sealed.manifest.name} only): no key at "
                       f"{DEFAULT_KEY}; make one with `maintcheck keygen --name 'Your Name'`, or "

@@ -76,6 +76,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
     group.addoption("--sign-key", help="operator private key (PEM, mode 0600); default from ini")
     group.addoption("--sign-cert", help="operator certificate (PEM); default from ini")
+    group.addoption("--tsa", help="RFC 3161 timestamping authority URL: trusted time for the "
+                    "signature (default from ini maintcheck_tsa)")
     group.addoption("--concurrency", type=int, default=32, help="hosts probed at once (32)")
     parser.addini("maintcheck_inventory", "default inventory", default="inventory/local.yml")
     parser.addini("maintcheck_checklist", "the checklist catalog", default="checks/checklist.yml")
@@ -83,6 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("maintcheck_reports", "folder for evidence", default="reports")
     parser.addini("maintcheck_sign_key", "operator private key", default="")
     parser.addini("maintcheck_sign_cert", "operator certificate", default="")
+    parser.addini("maintcheck_tsa", "RFC 3161 timestamping authority URL", default="")
 
 
 def run_phases(config: pytest.Config) -> frozenset[str]:
@@ -154,7 +157,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:
         config.pluginmanager.register(Recorder(run, narrowed_by, signer), "maintcheck-recorder")
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
-        config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+        tsa = opt.tsa or config.getini("maintcheck_tsa") or None
+        config.pluginmanager.register(Sealer(run, signer, tsa), "maintcheck-sealer")
     if gather_early(config):  # last: bad options and keys stop the run before a host is asked
         run.targets.facts.start()
 
@@ -573,9 +577,10 @@ class Recorder:
 class Sealer:
     """Writes the run's manifest, signed when there is a key, after pytest-html and JUnit."""
 
-    def __init__(self, run: Run, signer: Signer | None) -> None:
+    def __init__(self, run: Run, signer: Signer | None, tsa: str | None) -> None:
         self.run = run
         self.signer = signer
+        self.tsa = tsa
         self.lines: list[tuple[str, dict[str, bool]]] = []
 
     # innermost wrapper: after pytest-html and JUnit write, before the terminal summary
@@ -587,7 +592,7 @@ class Sealer:
             from maintcheck.junit import keep_last_attempts
 
             keep_last_attempts(xml)  # before the seal: one testcase per check, its last attempt
-        self.lines = journal.seal(self.run, self.signer)
+        self.lines = journal.seal(self.run, self.signer, self.tsa)
         return result
 
     @pytest.hookimpl(trylast=True)

@@ -30,7 +30,7 @@ __all__ = ["JOURNAL", "RUN_FILE", "Journal", "Slot", "baseline_name", "claim", "
 JOURNAL = "journal.jsonl"
 # what a run writes, by the suffix after its label
 SUFFIXES = ("json", "html", "xml", JOURNAL, "baseline.json", "manifest.json",
-            "manifest.json.p7s")
+            "manifest.json.p7s", "manifest.json.p7s.tsr")
 LABEL = r"(?P<label>(?P<phase>(?:pre|during|post)(?:\+(?:during|post))*)(?:\.(?P<n>[1-9]\d*))?)"
 RUN_FILE = re.compile(rf"^{LABEL}\.(?P<kind>{'|'.join(re.escape(s) for s in SUFFIXES)})$")
 MAX_RUNS = 9999

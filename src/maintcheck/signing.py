@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -42,6 +42,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from maintcheck.errors import MaintcheckError
 from maintcheck.runs import labels as run_labels
 from maintcheck.runs import latest_complete, owner
+
+if TYPE_CHECKING:
+    from maintcheck.timestamp import Token
 
 __all__ = [
     "DEFAULT_KEY",
@@ -59,13 +62,14 @@ __all__ = [
     "read_pin",
     "seal_run",
     "signature_name",
+    "token_name",
     "verify_directory",
 ]
 
 MANIFEST_FORMAT = "maintcheck-manifest/2"
 # where a run looks for the operator's key when no --sign-key or ini value names one
 DEFAULT_KEY = Path("~/.maintcheck/operator.key")
-MANIFEST_KINDS = frozenset({"manifest.json", "manifest.json.p7s"})
+MANIFEST_KINDS = frozenset({"manifest.json", "manifest.json.p7s", "manifest.json.p7s.tsr"})
 RSA_BITS = 3072
 MIN_RSA_BITS = 2048
 # A certificate made on one machine is checked on another: start it a little early so that
@@ -162,6 +166,11 @@ class SealedRun:
     # what makes the signer who they say: "pinned by --signer" or the CA's subject; None: nothing
     anchor: str | None
     self_signed: bool = False
+    # the RFC 3161 token's time and authority; None without a token
+    timestamped_at: dt.datetime | None = None
+    timestamp_authority: str | None = None
+    # whether --tsa-ca checked the token, so that its time judged the signer's certificate
+    timestamp_trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -417,6 +426,11 @@ def signature_name(label: str) -> str:
     return f"{label}.manifest.json.p7s"
 
 
+def token_name(label: str) -> str:
+    """The RFC 3161 token over the run's signature."""
+    return f"{label}.manifest.json.p7s.tsr"
+
+
 def fingerprint(certificate: x509.Certificate) -> str:
     """``AB:CD:...``, as ``openssl x509 -noout -fingerprint -sha256`` prints it."""
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
@@ -429,10 +443,13 @@ class Sealed:
     manifest: Path
     signature: Path | None
     foreign: tuple[str, ...]
+    token: Path | None = None
+    # why no timestamp could be had, when one was asked for
+    timestamp_problem: str = ""
 
 
 def seal_run(directory: Path, label: str, signer: Signer | None, *,
-             now: dt.datetime | None = None) -> Sealed:
+             now: dt.datetime | None = None, tsa: str | None = None) -> Sealed:
     """Write the run's manifest (and, with a signer, its detached signature); return both.
 
     The manifest lists the run's own files and, as ``earlier``, every earlier run's files with
@@ -478,11 +495,20 @@ def seal_run(directory: Path, label: str, signer: Signer | None, *,
                                  [pkcs7.PKCS7Options.DetachedSignature,
                                   pkcs7.PKCS7Options.Binary])
     _publish(directory / manifest_name(label), manifest)
-    if signature is not None:
-        _publish(directory / signature_name(label), signature)
-    return Sealed(directory / manifest_name(label),
-                  directory / signature_name(label) if signature is not None else None,
-                  tuple(sorted(foreign)))
+    if signature is None:
+        return Sealed(directory / manifest_name(label), None, tuple(sorted(foreign)))
+    _publish(directory / signature_name(label), signature)
+    token, problem = None, ""
+    if tsa:
+        from maintcheck.timestamp import TimestampError, obtain
+
+        try:
+            _publish(directory / token_name(label), obtain(signature, tsa))
+            token = directory / token_name(label)
+        except TimestampError as error:
+            problem = str(error)
+    return Sealed(directory / manifest_name(label), directory / signature_name(label),
+                  tuple(sorted(foreign)), token, problem)
 
 
 def _listed(directory: Path, name: str) -> dict[str, object]:
@@ -545,13 +571,15 @@ def read_pin(text: str) -> str:
 
 
 def verify_directory(directory: Path, *, ca_path: Path | None = None,
-                     pins: Sequence[str] = (), now: dt.datetime | None = None) -> Verified:
+                     pins: Sequence[str] = (), tsa_ca_path: Path | None = None,
+                     now: dt.datetime | None = None) -> Verified:
     """Check every run's manifest, signature and hashes, and that a signature covers every file.
 
     With ``pins`` (fingerprints, see :func:`read_pin`) or ``ca_path``, each signer must be pinned
     or chain to a CA in the file, or the folder does not verify. Without either, an intact folder
-    verifies with ``established`` False: nothing says who may sign. Raises VerificationError
-    listing every problem.
+    verifies with ``established`` False: nothing says who may sign. With ``tsa_ca_path``, a
+    run's RFC 3161 token is checked against that CA and its time, not now, judges the signer's
+    certificate. Raises VerificationError listing every problem.
     """
     at = _utc(now)
     directory = Path(directory)
@@ -567,8 +595,9 @@ def verify_directory(directory: Path, *, ca_path: Path | None = None,
     sealed: list[SealedRun] = []
     covered: set[str] = set()
     why_not: dict[str, str] = {}
+    tsa_roots = _load_certificates(Path(tsa_ca_path), problems) if tsa_ca_path else None
     for name in manifests:
-        run = _verify_run(directory, name, ca_path, pins, at, problems)
+        run = _verify_run(directory, name, ca_path, pins, tsa_roots, at, problems)
         if run is None:
             continue
         sealed.append(run)
@@ -595,7 +624,8 @@ def verify_directory(directory: Path, *, ca_path: Path | None = None,
 
 
 def _verify_run(directory: Path, name: str, ca_path: Path | None, pins: Sequence[str],
-                at: dt.datetime, problems: list[str]) -> SealedRun | None:
+                tsa_roots: list[x509.Certificate] | None, at: dt.datetime,
+                problems: list[str]) -> SealedRun | None:
     """One run's manifest and, when present, its signature; None when either is unusable."""
     label = name.removesuffix(".manifest.json")
     found = owner(name)
@@ -621,10 +651,13 @@ def _verify_run(directory: Path, name: str, ca_path: Path | None, pins: Sequence
     found_problems = len(problems)
     certificate: x509.Certificate | None = None
     intermediates: list[x509.Certificate] = []
+    signature = signature_path.read_bytes()
+    token, sealed_files = _check_token(directory, label, signature, tsa_roots, problems)
+    if token is not None and tsa_roots:
+        at = token.gen_time  # trusted time: the certificate is judged when it signed
     try:
-        certificate, intermediates = _check_signature(signature_path.name,
-                                                      signature_path.read_bytes(), name, data,
-                                                      problems)
+        certificate, intermediates = _check_signature(signature_path.name, signature, name,
+                                                      data, problems)
         self_signed, anchor = False, None
         if certificate is not None:
             self_signed, anchor = _check_signer(certificate, intermediates, manifest, name,
@@ -635,7 +668,26 @@ def _verify_run(directory: Path, name: str, ca_path: Path | None, pins: Sequence
         return None
     return SealedRun(label, _phase_of(label), certificate.subject.rfc4514_string(),
                      fingerprint(certificate), manifest.signed_at,
-                     (*listed, name, signature_path.name), anchor, self_signed)
+                     (*listed, name, signature_path.name, *sealed_files), anchor, self_signed,
+                     token.gen_time if token else None, token.authority if token else None,
+                     bool(token and tsa_roots))
+
+
+def _check_token(directory: Path, label: str, signature: bytes,
+                 roots: list[x509.Certificate] | None,
+                 problems: list[str]) -> tuple[Token | None, tuple[str, ...]]:
+    """The run's RFC 3161 token, when it has one: bound to its signature, and with ``roots``
+    signed by an authority they vouch for. Returns it and the file it covers."""
+    path = directory / token_name(label)
+    if not path.is_file():
+        return None, ()
+    from maintcheck.timestamp import TimestampError, check
+
+    try:
+        return check(path.read_bytes(), signature, roots=roots), (path.name,)
+    except TimestampError as error:
+        problems.append(f"{path.name}: {error}")
+        return None, ()
 
 
 def _phase_of(label: str) -> str:
