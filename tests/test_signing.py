@@ -530,3 +530,27 @@ def test_unsealed_directory_says_so(evidence: Path, capsys: pytest.CaptureFixtur
     status, _, err = cli_verify(evidence, capsys=capsys)
     assert status == exitcodes.NOT_VERIFIED
     assert "was never sealed by a maintcheck run" in err
+
+
+def test_a_mangled_signature_is_reported_never_raised(tmp_path: Path) -> None:
+    """Cut, spliced, truncated or padded: asn1crypto's parse errors become one problem."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    evidence = write_evidence(tmp_path / "CHG-1")
+    files = generate_key(tmp_path / "op.key", common_name="Op", passphrase=None)
+    assert files.certificate is not None
+    seal_run(evidence, "pre", load_signer(files.key, files.certificate, None))
+    original = (evidence / SIGNATURE).read_bytes()
+
+    @settings(max_examples=150, deadline=None, database=None)
+    @given(st.integers(0, len(original)), st.integers(0, 64), st.binary(max_size=64))
+    def mangle(start: int, cut: int, insert: bytes) -> None:
+        changed = original[:start] + insert + original[start + cut:]
+        if changed == original:
+            return
+        (evidence / SIGNATURE).write_bytes(changed)
+        with pytest.raises(VerificationError, match="evidence does not verify"):
+            verify_directory(evidence)
+
+    mangle()

@@ -9,8 +9,8 @@ PosixPath('reports/CHG-1/pre.manifest.json.p7s')
 Every run seals its own files in ``<run>.manifest.json``, which also lists every earlier run's
 files (their manifests and signatures included) with their hashes: a chain in which each
 signature stays as it was made. cryptography can make CMS signatures but cannot verify them, so
-``verify_directory`` reads the SignedData with a small DER reader and checks the signature
-itself. Auditors can instead run, for each run::
+``verify_directory`` reads the SignedData with asn1crypto's ``cms`` module and checks the
+signature with cryptography. Auditors can instead run, for each run::
 
     openssl cms -verify -binary -inform DER -in pre.manifest.json.p7s \\
         -content pre.manifest.json -CAfile <signer cert or org CA> -purpose any -out /dev/null
@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -925,124 +928,14 @@ def _check_files(directory: Path, name: str, manifest: _Manifest, problems: list
 
 
 
-# --- a minimal DER reader for CMS SignedData (RFC 5652), enough to verify one signer -----------
+# --- CMS SignedData (RFC 5652), read with asn1crypto's cms module -------------------------------
+#
+# asn1crypto parses leniently (BER), so the file must also re-encode to exactly its own bytes:
+# then it is DER, and no byte of it goes unexamined. The fields that no signature covers
+# (versions, algorithm parameters, the certificate's unused-bits count) are checked here.
 
 class _DerError(ValueError):
     """The signature file is not the DER structure expected."""
-
-
-@dataclass(frozen=True)
-class _Tlv:
-    tag: int
-    raw: bytes  # the whole encoding: tag, length and content
-    content: bytes
-
-
-def _read_tlv(data: bytes, offset: int) -> tuple[_Tlv, int]:
-    if offset + 2 > len(data):
-        raise _DerError("truncated")
-    tag, first = data[offset], data[offset + 1]
-    if tag & 0x1F == 0x1F:
-        raise _DerError("unexpected high tag number")
-    start = offset + 2
-    if first & 0x80:
-        count = first & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise _DerError("bad length (indefinite lengths are not DER)")
-        length = int.from_bytes(data[start:start + count], "big")
-        if length < 0x80 or data[start] == 0:
-            raise _DerError("length is not minimally encoded")
-        start += count
-    else:
-        length = first
-    end = start + length
-    if end > len(data):
-        raise _DerError("truncated")
-    return _Tlv(tag, data[offset:end], data[start:end]), end
-
-
-def _one(data: bytes, tag: int, what: str) -> _Tlv:
-    tlv, end = _read_tlv(data, 0)
-    if end != len(data):
-        raise _DerError(f"trailing bytes after {what}")
-    return _expect(tlv, tag, what)
-
-
-def _children(tlv: _Tlv) -> list[_Tlv]:
-    items, offset = [], 0
-    while offset < len(tlv.content):
-        item, offset = _read_tlv(tlv.content, offset)
-        items.append(item)
-    return items
-
-
-def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
-    if tlv.tag != tag:
-        raise _DerError(f"{what}: expected tag {tag:#04x}, found {tlv.tag:#04x}")
-    return tlv
-
-
-def _pair(tlv: _Tlv, what: str) -> tuple[_Tlv, _Tlv]:
-    items = _children(_expect(tlv, 0x30, what))
-    if len(items) != 2:
-        raise _DerError(f"{what}: expected two fields, found {len(items)}")
-    return items[0], items[1]
-
-
-def _algorithm(tlv: _Tlv) -> str:
-    """The OID of an AlgorithmIdentifier whose parameters are absent or NULL."""
-    items = _children(_expect(tlv, 0x30, "algorithm identifier"))
-    # every algorithm accepted here (SHA-2, ECDSA, RSA PKCS#1 v1.5) takes no parameters
-    if not items or len(items) > 2 or (len(items) == 2 and items[1].raw != b"\x05\x00"):
-        raise _DerError("malformed algorithm identifier")
-    return _oid(items[0])
-
-
-def _integer(tlv: _Tlv, what: str) -> int:
-    if not _expect(tlv, 0x02, what).content:
-        raise _DerError(f"{what}: empty integer")
-    return int.from_bytes(tlv.content, "big", signed=True)
-
-
-def _certificate(tlv: _Tlv) -> x509.Certificate:
-    parts = _children(_expect(tlv, 0x30, "certificate"))
-    # cryptography ignores the unused-bits count of the signature BIT STRING; openssl does not
-    if len(parts) != 3 or _expect(parts[2], 0x03, "certificate signature").content[:1] != b"\0":
-        raise _DerError("malformed certificate")
-    try:
-        return _parse_fully(lambda der: [x509.load_der_x509_certificate(der)], tlv.raw)[0]
-    except CERTIFICATE_ERRORS as error:
-        raise _DerError(f"embedded certificate: {error}") from None
-
-
-def _oid(tlv: _Tlv) -> str:
-    _expect(tlv, 0x06, "object identifier")
-    if not tlv.content or tlv.content[-1] & 0x80:
-        raise _DerError("malformed object identifier")
-    arcs, value = [], 0
-    for byte in tlv.content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    head = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in [head, arcs[0] - 40 * head, *arcs[1:]])
-
-
-def _der_oid(dotted: str) -> bytes:
-    arcs = [int(arc) for arc in dotted.split(".")]
-    body = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        while arc > 0x7F:
-            arc >>= 7
-            chunk.append(0x80 | (arc & 0x7F))
-        body += bytes(reversed(chunk))
-    return bytes([0x06, len(body)]) + bytes(body)
-
-
-def _der_octets(value: bytes) -> bytes:
-    return bytes([0x04, len(value)]) + value  # digests are shorter than 128 bytes
 
 
 @dataclass(frozen=True)
@@ -1082,69 +975,100 @@ class _SignedData:
 
 
 def _parse_signed_data(der: bytes) -> _SignedData:
-    info = _children(_one(der, 0x30, "ContentInfo"))
-    if len(info) != 2 or _oid(info[0]) != OID_SIGNED_DATA:
-        raise _DerError("not a SignedData ContentInfo")
-    explicit = _expect(info[1], 0xA0, "ContentInfo content")
-    parts = _children(_one(explicit.content, 0x30, "SignedData"))
-    if len(parts) < 4:
-        raise _DerError("SignedData is incomplete")
-    version = _integer(parts[0], "SignedData version")
-    algorithms = frozenset(_algorithm(a)
-                           for a in _children(_expect(parts[1], 0x31, "digestAlgorithms")))
-    encapsulated = _children(_expect(parts[2], 0x30, "encapContentInfo"))
-    if len(encapsulated) != 1:
+    try:
+        info = asn1_cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].dotted != OID_SIGNED_DATA:
+            raise _DerError("not a SignedData ContentInfo")
+        signed = _read_signed_data(info["content"])
+        if asn1_cms.ContentInfo.load(der, strict=True).dump(force=True) != der:
+            raise _DerError("not DER: it does not re-encode to its own bytes")
+    except _DerError:
+        raise
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        raise _DerError(str(error).splitlines()[0] if str(error) else "malformed") from None
+    return signed
+
+
+def _read_signed_data(signed: asn1_cms.SignedData) -> _SignedData:
+    encapsulated = signed["encap_content_info"]
+    if encapsulated["content"].native is not None:
         raise _DerError("content is embedded; a detached signature is expected")
     certificates: list[x509.Certificate] = []
-    for part in parts[3:-1]:
-        if part.tag == 0xA0:
-            for item in _children(part):
-                certificates.append(_certificate(item))
-        elif part.tag != 0xA1:  # [1] holds CRLs, which this verifier does not use
-            raise _DerError(f"unexpected SignedData field {part.tag:#04x}")
-    signers = tuple(_parse_signer_info(s)
-                    for s in _children(_expect(parts[-1], 0x31, "signerInfos")))
-    content_type = _oid(encapsulated[0])
+    for choice in signed["certificates"]:
+        if choice.name != "certificate":
+            raise _DerError(f"unexpected certificate kind {choice.name}")
+        certificates.append(_certificate(choice.chosen))
+    signers = tuple(_read_signer_info(s) for s in signed["signer_infos"])
+    content_type = encapsulated["content_type"].dotted
     # RFC 5652 5.1: version 3 when any signer is named by key identifier or the content is
-    # not id-data, else 1. Checked so that no unsigned byte of the file goes unexamined.
+    # not id-data, else 1.
     expected = 3 if content_type != OID_DATA or any(s.key_id for s in signers) else 1
+    version = _version(signed["version"])
     if version != expected:
         raise _DerError(f"SignedData version {version}; expected {expected}")
-    return _SignedData(content_type=content_type, digest_algorithms=algorithms,
+    return _SignedData(content_type=content_type,
+                       digest_algorithms=frozenset(_algorithm(a)
+                                                   for a in signed["digest_algorithms"]),
                        certificates=tuple(certificates), signers=signers)
 
 
-def _parse_signer_info(tlv: _Tlv) -> _SignerInfo:
-    parts = _children(_expect(tlv, 0x30, "SignerInfo"))
-    if len(parts) < 6:
-        raise _DerError("SignerInfo without signed attributes")
-    version = _integer(parts[0], "SignerInfo version")
+def _read_signer_info(info: asn1_cms.SignerInfo) -> _SignerInfo:
     issuer = serial = key_id = None
-    if parts[1].tag == 0x30:
-        name, number = _pair(parts[1], "issuerAndSerialNumber")
-        issuer = _expect(name, 0x30, "issuer").raw
-        serial = _integer(number, "serial number")
-    elif parts[1].tag == 0x80:
-        key_id = parts[1].content
+    sid = info["sid"]
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"].dump()
+        serial = int(sid.chosen["serial_number"].native)
     else:
-        raise _DerError("unknown signer identifier")
-    if version != (1 if key_id is None else 3):  # RFC 5652 5.3
-        raise _DerError(f"SignerInfo version {version} does not fit its signer identifier")
-    attributes = []
-    for attribute in _children(_expect(parts[3], 0xA0, "signed attributes")):
-        kind, values = _pair(attribute, "attribute")
-        attributes.append((_oid(kind), tuple(v.raw for v in
-                                             _children(_expect(values, 0x31, "values")))))
+        key_id = bytes(sid.chosen.native)
+    if _version(info["version"]) != (1 if key_id is None else 3):  # RFC 5652 5.3
+        raise _DerError("SignerInfo version does not fit its signer identifier")
+    if info["signed_attrs"].native is None:
+        raise _DerError("SignerInfo without signed attributes")
+    if info["unsigned_attrs"].native is not None:
+        raise _DerError("SignerInfo has unsigned attributes; none are expected")
+    attributes = tuple((attribute["type"].dotted,
+                        tuple(value.dump() for value in attribute["values"]))
+                       for attribute in info["signed_attrs"])
     if len({oid for oid, _ in attributes}) != len(attributes):
         raise _DerError("a signed attribute appears twice")
     return _SignerInfo(
         issuer=issuer, serial=serial, key_id=key_id,
-        digest_algorithm=_algorithm(parts[2]),
-        attributes=tuple(attributes),
-        signed_attributes=b"\x31" + parts[3].raw[1:],
-        signature_algorithm=_algorithm(parts[4]),
-        signature=_expect(parts[5], 0x04, "signature").content,
+        digest_algorithm=_algorithm(info["digest_algorithm"]), attributes=attributes,
+        signed_attributes=b"\x31" + info["signed_attrs"].dump()[1:],
+        signature_algorithm=_algorithm(info["signature_algorithm"]),
+        signature=bytes(info["signature"].native),
     )
+
+
+def _version(value: asn1_core.Integer) -> int:
+    return int(str(value.native).removeprefix("v"))
+
+
+def _algorithm(identifier: asn1_core.Sequence) -> str:
+    """The OID of an AlgorithmIdentifier whose parameters are absent or NULL."""
+    # every algorithm accepted here (SHA-2, ECDSA, RSA PKCS#1 v1.5) takes no parameters
+    if identifier["parameters"].dump() not in (b"", b"\x05\x00"):
+        raise _DerError("malformed algorithm identifier")
+    return str(identifier["algorithm"].dotted)
+
+
+def _certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:
+    # cryptography ignores the unused-bits count of the signature BIT STRING; openssl does not
+    if certificate["signature_value"].contents[:1] != b"\0":
+        raise _DerError("malformed certificate")
+    try:
+        return _parse_fully(lambda der: [x509.load_der_x509_certificate(der)],
+                            certificate.dump())[0]
+    except CERTIFICATE_ERRORS as error:
+        raise _DerError(f"embedded certificate: {error}") from None
+
+
+def _der_oid(dotted: str) -> bytes:
+    return bytes(asn1_core.ObjectIdentifier(dotted).dump())
+
+
+def _der_octets(value: bytes) -> bytes:
+    return bytes(asn1_core.OctetString(value).dump())
 
 
 # --- small helpers -----------------------------------------------------------------------------
