@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shlex
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -554,3 +555,24 @@ def test_a_mangled_signature_is_reported_never_raised(tmp_path: Path) -> None:
             verify_directory(evidence)
 
     mangle()
+
+
+def test_a_run_still_going_on_is_left_to_seal_itself(self_signed: Trust, evidence: Path) -> None:
+    """Two runs of one change at once: the first to seal does not hash the other's files,
+    which are still being written; the other's own seal covers them."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        write_evidence(evidence, {**POST, "post.journal.jsonl": json.dumps(
+            {"event": "started", "run": "post", "host": socket.gethostname(),
+             "pid": sleeper.pid}) + "\n"})
+        seal_run(evidence, "pre", self_signed.signer)
+        manifest = json.loads((evidence / MANIFEST).read_text())
+        assert manifest["running"] == ["post"] and manifest["earlier"] == []
+        assert manifest["foreign"] == []
+        with (evidence / "post.journal.jsonl").open("a") as journal:
+            journal.write('{"event": "finished"}\n')  # the other run goes on, then seals
+        seal_run(evidence, "post", self_signed.signer)
+        assert [r.label for r in verify_directory(evidence).runs] == ["pre", "post"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()

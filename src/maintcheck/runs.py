@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,8 @@ from typing import Any
 from maintcheck.catalog import PHASES
 
 __all__ = ["JOURNAL", "RUN_FILE", "Journal", "Slot", "baseline_name", "claim", "evidence_of",
-           "label_of", "labels", "latest", "latest_complete", "owner", "pre_run", "read_journal"]
+           "label_of", "labels", "latest", "latest_complete", "owner", "pre_run", "read_journal",
+           "running"]
 
 JOURNAL = "journal.jsonl"
 # what a run writes, by the suffix after its label
@@ -34,6 +36,7 @@ SUFFIXES = ("json", "html", "xml", JOURNAL, "baseline.json", "manifest.json",
 LABEL = r"(?P<label>(?P<phase>(?:pre|during|post)(?:\+(?:during|post))*)(?:\.(?P<n>[1-9]\d*))?)"
 RUN_FILE = re.compile(rf"^{LABEL}\.(?P<kind>{'|'.join(re.escape(s) for s in SUFFIXES)})$")
 MAX_RUNS = 9999
+HOST = socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,8 @@ def claim(directory: Path, phase: str, started: Mapping[str, Any]) -> Slot:
         except FileExistsError:
             continue
         os.close(fd)
-        slot.journal.append({"event": "started", "run": slot.label, **started})
+        slot.journal.append({"event": "started", "run": slot.label, "host": HOST,
+                             "pid": os.getpid(), **started})
         folder = os.open(directory, os.O_RDONLY)  # the claim itself survives a crash too
         try:
             os.fsync(folder)
@@ -182,3 +186,28 @@ def pre_run(directory: Path) -> str:
     """The pre run that post compares with: the latest complete one, else the latest one, else
     ``pre`` (whose files are then missing, and the comparison says so)."""
     return latest_complete(directory, "pre") or (labels(directory, "pre") or ["pre"])[-1]
+
+
+def running(directory: Path) -> set[str]:
+    """The runs of this folder still going on: started on this host by a live process, and not
+    finished. Another run seals neither their files nor their absence."""
+    found = set()
+    for label in labels(directory):
+        journal = read_journal(directory / f"{label}.{JOURNAL}")
+        start = journal[0] if journal else {}
+        if any(r.get("event") == "finished" for r in journal) or start.get("host") != HOST:
+            continue
+        pid = start.get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            found.add(label)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -44,7 +44,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from maintcheck.errors import MaintcheckError
 from maintcheck.runs import labels as run_labels
-from maintcheck.runs import latest_complete, owner
+from maintcheck.runs import latest_complete, owner, running
 
 if TYPE_CHECKING:
     from maintcheck.timestamp import Token
@@ -458,7 +458,8 @@ def seal_run(directory: Path, label: str, signer: Signer | None, *,
     The manifest lists the run's own files and, as ``earlier``, every earlier run's files with
     their hashes: manifests and signatures too, so that each earlier signature stays as made and
     the newest covers the whole chain. Anything else in the folder is named in ``foreign``, never
-    hashed: no run wrote it, and no signature vouches for it.
+    hashed: no run wrote it, and no signature vouches for it. A run of the same change still going
+    on (``running``) is left to seal its own files.
     """
     at = _utc(now)
     directory = Path(directory)
@@ -470,10 +471,13 @@ def seal_run(directory: Path, label: str, signer: Signer | None, *,
             raise SigningError(_report(f"cannot sign {directory}", problems))
     own, earlier, foreign = [], [], list(odd)
     runs = set(run_labels(directory))
+    live = running(directory) - {label}  # still writing: their own seal covers them
     for name in files:
         found = owner(name)
         if found is not None and found[0] == label and found[1] not in MANIFEST_KINDS:
             own.append(_listed(directory, name))
+        elif found is not None and found[0] in live:
+            continue
         elif found is not None and found[0] != label and found[0] in runs:
             earlier.append(_listed(directory, name))
         elif found is None or found[0] != label:
@@ -481,8 +485,8 @@ def seal_run(directory: Path, label: str, signer: Signer | None, *,
     if not own:
         raise SigningError(_report(f"cannot seal {directory}", [f"run {label} wrote no file"]))
     document = {"earlier": earlier, "files": own, "foreign": sorted(foreign),
-                "format": MANIFEST_FORMAT, "run": label, "signed_at": _iso(at),
-                "signer": signer.subject if signer is not None else None}
+                "format": MANIFEST_FORMAT, "run": label, "running": sorted(live),
+                "signed_at": _iso(at), "signer": signer.subject if signer is not None else None}
     # sorted keys and ASCII escapes: the same results give the same bytes
     manifest = (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
     signature = None
