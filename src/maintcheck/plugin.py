@@ -93,14 +93,19 @@ def run_phases(config: pytest.Config) -> frozenset[str]:
     checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
     phases: set[str] = set()
     for arg in config.args:
-        path = Path(arg.split("::")[0])
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
+        path = arg_path(config, arg)
         if path == checks:
             phases.update(PHASES)
         elif checks in path.parents:
             first = path.relative_to(checks).parts[0]
             phases.update({first} & set(PHASES))
     return frozenset(phases)
+
+
+def arg_path(config: pytest.Config, arg: str) -> Path:
+    """The path a command-line argument names (``checks/pre/test_x.py::test_y``), resolved."""
+    path = Path(arg.split("::")[0])
+    return (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
 
 
 def from_root(config: pytest.Config, value: str) -> str:
@@ -175,11 +180,7 @@ def narrowing(config: pytest.Config) -> list[str]:
                                     ("--sw", getattr(opt, "stepwise", False))) if on]
     checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
     whole = {checks, *(checks / phase for phase in PHASES)}
-    for arg in config.args:
-        path = Path(arg.split("::")[0])
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
-        if "::" in arg or path not in whole:
-            found.append(arg)
+    found += [arg for arg in config.args if "::" in arg or arg_path(config, arg) not in whole]
     return found
 
 
