@@ -7,7 +7,6 @@ import html
 import json
 import os
 import pty
-import select
 import signal
 import stat
 import subprocess
@@ -15,74 +14,18 @@ import sys
 import time
 from pathlib import Path
 
+import checklist_project
 import pytest
+from test_plugin import read_until
 
 from maintcheck import cli, exitcodes, runs
-from maintcheck.signing import generate_key, verify_directory
+from maintcheck.signing import verify_directory
 
 pytest_plugins = ["pytester"]
 
-CATALOG = """
-title: Runs checklist
-sections:
-  - number: 1
-    title: Planning
-    phase: pre
-    items:
-      - {id: "1.1", title: "Window approved", kind: manual}
-      - {id: "1.2", title: "Hosts named", kind: automated}
-      - {id: "1.3", title: "Rollback plan tested", kind: manual}
-      - {id: "1.4", title: "Backups declared", kind: automated}
-"""
-
-CHECKS = '''
-import pytest
-
-@pytest.mark.checklist("1.1")
-@pytest.mark.manual
-def test_window_approved():
-    """Is the window approved?"""
-
-@pytest.mark.checklist("1.2")
-def test_hosts_named(target):
-    assert target.name
-
-@pytest.mark.checklist("1.3")
-@pytest.mark.manual
-def test_rollback_tested():
-    """Was the rollback plan tested?"""
-
-@pytest.mark.checklist("1.4")
-def test_backup_declared(target):
-    assert target.name
-'''
-
-
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml(
-        '[tool.pytest.ini_options]\nstrict = true\n'
-        'empty_parameter_set_mark = "fail_at_collect"\n'
-        'maintcheck_inventory = "inventory/hosts.yml"\n'
-        'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
-    (pytester.path / "checks" / "pre").mkdir(parents=True)
-    (pytester.path / "checks" / "checklist.yml").write_text(CATALOG)
-    (pytester.path / "checks" / "pre" / "test_pre.py").write_text(CHECKS)
-    (pytester.path / "inventory").mkdir()
-    (pytester.path / "inventory" / "hosts.yml").write_text(f"""
-all:
-  vars:
-    maintcheck_change: RUNS-1
-    maintcheck_known_hosts: {pytester.path}/known_hosts
-  hosts:
-    local-a: {{ansible_connection: local}}
-""")
-    (pytester.path / "answers.yml").write_text(
-        "- {id: '1.1', status: yes, by: alice, note: CAB-1}\n"
-        "- {id: '1.3', status: yes, by: alice, note: tested on staging}\n")
-    keys = generate_key(pytester.path / "ada.key", common_name="Ada Operator", passphrase=None)
-    assert keys.certificate is not None
-    return pytester
+    return checklist_project.make(pytester, "RUNS-1")
 
 
 def folder(project: pytest.Pytester) -> Path:
@@ -113,19 +56,6 @@ def complete_run(project: pytest.Pytester) -> dict[str, str]:
 def still_there(project: pytest.Pytester, before: dict[str, str]) -> None:
     now = hashes(folder(project))
     assert {name: now.get(name) for name in before} == before
-
-
-def read_until(fd: int, needle: bytes, timeout: float = 60.0) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                seen += os.read(fd, 4096)
-            except OSError:
-                break
-    return seen
 
 
 class Terminal:
@@ -175,13 +105,13 @@ def answer_first_then(project: pytest.Pytester, stop: signal.Signals) -> Termina
 
 def test_a_narrowed_rerun_leaves_every_earlier_file_as_it_was(project: pytest.Pytester) -> None:
     before = complete_run(project)
-    done = subprocess.run(pytest_argv("--no-prompt", "-k", "backup"), cwd=project.path,
+    done = subprocess.run(pytest_argv("--no-prompt", "-k", "named"), cwd=project.path,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == exitcodes.BY_VERDICT["INCOMPLETE"], done.stdout
     still_there(project, before)
     second = json.loads((folder(project) / "pre.2.json").read_text())
     assert second["selection"] == {"partial": True, "narrowed_by": [
-        "-k backup", "3 check(s) deselected"]}
+        "-k named", "4 check(s) deselected"]}
     assert second["run"] == {"label": "pre.2", "number": 2, "latest_complete": "pre",
                              "journal": "pre.2.journal.jsonl"}
     assert "latest complete pre run: pre" in done.stdout

@@ -6,14 +6,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import checklist_project
 import pytest
+from test_plugin import closed_port
 
 from maintcheck import exitcodes, runs
 
@@ -21,78 +22,9 @@ pytest_plugins = ["pytester"]
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
-CATALOG = """
-title: Exit status checklist
-sections:
-  - number: 1
-    title: Planning
-    phase: pre
-    items:
-      - {id: "1.1", title: "Window approved", kind: manual}
-      - {id: "1.2", title: "Hosts named", kind: automated}
-      - {id: "1.3", title: "Migration scripts validated", kind: manual, skippable: true}
-      - {id: "1.4", title: "Host is healthy", kind: automated}
-"""
-
-CHECKS = '''
-import os
-import time
-import pytest
-
-@pytest.mark.checklist("1.1")
-@pytest.mark.manual
-def test_window_approved():
-    """Is the window approved?"""
-
-@pytest.mark.checklist("1.2")
-def test_hosts_named(target):
-    assert target.name
-
-@pytest.mark.checklist("1.3")
-@pytest.mark.manual
-def test_migrations_validated():
-    """Were the migration scripts validated?"""
-
-@pytest.mark.checklist("1.4")
-def test_host_healthy(facts, target):
-    flag = os.environ.get("EXIT_TEST_SLEEP")
-    if flag:
-        open(flag, "w").close()
-        time.sleep(60)
-    assert target.name != os.environ.get("EXIT_TEST_BROKEN"), f"{target.name} is broken"
-'''
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyprojecttoml(
-        '[tool.pytest.ini_options]\nstrict = true\n'
-        'empty_parameter_set_mark = "fail_at_collect"\n'
-        'maintcheck_inventory = "inventory/hosts.yml"\n'
-        'addopts = ["-p", "no:cacheprovider", "--import-mode=importlib"]\n')
-    (pytester.path / "checks" / "pre").mkdir(parents=True)
-    (pytester.path / "checks" / "checklist.yml").write_text(CATALOG)
-    (pytester.path / "checks" / "pre" / "test_pre.py").write_text(CHECKS)
-    (pytester.path / "inventory").mkdir()
-    (pytester.path / "inventory" / "hosts.yml").write_text(f"""
-all:
-  vars:
-    maintcheck_change: EXIT-1
-    maintcheck_known_hosts: {pytester.path}/known_hosts
-    maintcheck_connect_timeout: 3
-  children:
-    web:
-      hosts:
-        local-a: {{ansible_connection: local}}
-        local-b: {{ansible_connection: local}}
-""")
-    return pytester
+    return checklist_project.make(pytester, "EXIT-1")
 
 
 def answers(project: pytest.Pytester, first: str = "yes", third: str = "yes") -> str:
