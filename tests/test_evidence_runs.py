@@ -115,6 +115,9 @@ def test_a_narrowed_rerun_leaves_every_earlier_file_as_it_was(project: pytest.Py
     assert second["run"] == {"label": "pre.2", "number": 2, "latest_complete": "pre",
                              "journal": "pre.2.journal.jsonl"}
     assert "latest complete pre run: pre" in done.stdout
+    page = html.unescape((folder(project) / "pre.2.html").read_text())
+    assert ("run pre.2 (partial: -k named, 4 check(s) deselected); latest complete pre run: pre"
+            in page)
     verified = verify_directory(folder(project))
     assert [r.label for r in verified.runs] == ["pre", "pre.2"]
     assert verified.latest_complete == {"pre": "pre"}
