@@ -495,7 +495,8 @@ def test_a_foreign_file_is_flagged_and_never_signed(self_signed: Trust, evidence
 def test_an_unsigned_run_is_covered_by_the_next_signed_one(self_signed: Trust,
                                                            evidence: Path) -> None:
     seal_run(evidence, "pre", None)
-    with pytest.raises(VerificationError, match="written by run pre, which was not signed"):
+    with pytest.raises(VerificationError, match="run pre was not signed, and no later signed run "
+                       "lists its files: baseline.json, pre.html"):
         verify_directory(evidence)
     write_evidence(evidence, POST)
     seal_run(evidence, "post", self_signed.signer)

@@ -601,7 +601,7 @@ def verify_directory(directory: Path, *, ca_path: Path | None = None,
         problems.append(f"no *.manifest.json: {directory} was never sealed by a maintcheck run")
     sealed: list[SealedRun] = []
     covered: set[str] = set()
-    why_not: dict[str, str] = {}
+    unsigned: dict[str, str] = {}  # file -> the unsigned run that wrote it
     tsa_roots = _load_certificates(Path(tsa_ca_path), problems) if tsa_ca_path else None
     for name in manifests:
         run = _verify_run(directory, name, ca_path, pins, tsa_roots, at, problems)
@@ -611,22 +611,21 @@ def verify_directory(directory: Path, *, ca_path: Path | None = None,
         if run.signer is not None:
             covered.update(run.files)
         else:
-            for path in run.files:
-                why_not.setdefault(path, f"written by run {run.label}, which was not signed, "
-                                         "and no later signed run lists it")
-    for name in files:
-        if name not in covered:
-            problems.append(f"{name}: not covered by any signature that verifies ("
-                            + why_not.get(name, "no run wrote it") + ")")
+            unsigned.update((path, run.label) for path in run.files)
+    left = [name for name in files if name not in covered]
+    for run_label in sorted(set(unsigned.values())):
+        mine = [name for name in left if unsigned.get(name) == run_label]
+        if mine:
+            problems.append(f"run {run_label} was not signed, and no later signed run lists "
+                            f"its files: {', '.join(mine)}")
+    problems += [f"{name}: not covered by any signature that verifies (no run wrote it)"
+                 for name in left if name not in unsigned]
     if problems:
         raise VerificationError(_report(f"{directory}: evidence does not verify", problems))
     order = {label: index for index, label in enumerate(run_labels(directory))}
     sealed.sort(key=lambda r: (r.signed_at, order.get(r.label, len(order))))
-    latest = {}
-    for phase in {r.phase for r in sealed}:
-        label = latest_complete(directory, phase)
-        if label is not None:
-            latest[phase] = label
+    latest = {phase: found for phase in {r.phase for r in sealed}
+              if (found := latest_complete(directory, phase)) is not None}
     return Verified(runs=tuple(sealed), files=tuple(files), latest_complete=latest)
 
 
