@@ -187,11 +187,19 @@ def test_an_unreachable_authority_leaves_the_signature_and_says_so(
     assert verify_directory(evidence).signer == "CN=Ada"
 
 
+@pytest.mark.parametrize("given", ["--tsa", "inventory"])
 def test_a_run_with_tsa_is_timestamped(project: pytest.Pytester,
-                                       authority: tuple[Authority, str]) -> None:
+                                       authority: tuple[Authority, str], given: str) -> None:
     tsa, url = authority
-    result = project.runpytest("checks/pre", "--answers", "answers.yml", "--sign-key", "ada.key",
-                               "--sign-cert", "ada.crt", "--tsa", url)
+    if given == "inventory":
+        hosts = project.path / "inventory" / "hosts.yml"
+        hosts.write_text(hosts.read_text().replace("  vars:\n",
+                                                   f"  vars:\n    maintcheck_tsa: {url}\n"))
+    # in a process of its own: rfc3161-client's Rust half keeps the classes of its first import,
+    # which an in-process pytester run would import afresh
+    result = project.runpytest_subprocess(
+        "checks/pre", "--answers", "answers.yml", "--sign-key", "ada.key",
+        "--sign-cert", "ada.crt", *(["--tsa", url] if given == "--tsa" else []))
     result.stdout.fnmatch_lines([f"*trusted time: pre.manifest.json.p7s.tsr from {url}*"])
     verified = verify_directory(project.path / "reports" / "RUNS-1", tsa_ca_path=tsa.ca)
     assert verified.runs[0].timestamp_trusted and tsa.asked == 1

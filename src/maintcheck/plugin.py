@@ -162,7 +162,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if controller:
         config.pluginmanager.register(Recorder(run, narrowed_by, signer), "maintcheck-recorder")
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
-        tsa = opt.tsa or config.getini("maintcheck_tsa") or None
+        tsa = (opt.tsa or config.getini("maintcheck_tsa")
+               or run.targets.inventory.shared("tsa") or None)
         config.pluginmanager.register(Sealer(run, signer, tsa), "maintcheck-sealer")
     if gather_early(config):  # last: bad options and keys stop the run before a host is asked
         run.targets.facts.start()

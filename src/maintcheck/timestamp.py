@@ -46,9 +46,12 @@ class Token:
 
 def obtain(signature: bytes, url: str, *, timeout: float = 10.0) -> bytes:
     """Ask the authority at ``url`` for a token over ``signature``; its DER TimeStampResp."""
-    request = (rfc3161_client.TimestampRequestBuilder().data(signature)
-               .hash_algorithm(rfc3161_client.HashAlgorithm.SHA256)
-               .nonce(nonce=True).cert_request(cert_request=True).build())
+    try:
+        request = (rfc3161_client.TimestampRequestBuilder().data(signature)
+                   .hash_algorithm(rfc3161_client.HashAlgorithm.SHA256)
+                   .nonce(nonce=True).cert_request(cert_request=True).build())
+    except ValueError as error:
+        raise TimestampError(f"cannot make a timestamp request ({error})") from None
     http = urllib.request.Request(url, data=request.as_bytes(), method="POST",
                                   headers={"Content-Type": CONTENT_TYPE})
     try:
