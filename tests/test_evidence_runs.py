@@ -198,3 +198,18 @@ def test_signed_by_default_with_the_operators_key(project: pytest.Pytester,
     assert verified.runs[-1].label == "pre.2" and verified.signer == "CN=Ada Operator"
     assert (f"signed by CN=Ada Operator at {verified.signed_at:%Y-%m-%d %H:%M:%S} UTC (the "
             f"signer's clock), SHA-256 fingerprint {verified.fingerprint}") in page
+
+
+def test_a_folder_from_before_journals_is_never_overwritten(project: pytest.Pytester) -> None:
+    """pre.json, baseline.json and MANIFEST.json written by an earlier maintcheck, without a
+    journal: the new run takes the next label and leaves them as they are."""
+    old = folder(project)
+    old.mkdir(parents=True)
+    for name in ("pre.json", "pre.html", "pre.xml", "baseline.json", "MANIFEST.json"):
+        (old / name).write_text(f"{name} of an earlier maintcheck\n")
+    before = hashes(old)
+    result = project.runpytest("checks/pre", "--answers", "answers.yml")
+    result.stdout.fnmatch_lines(["*evidence: *pre.2.json (run pre.2*",
+                                 ("*not written by any run, so not signed: MANIFEST.json, "
+                                 "baseline.json, pre.html, pre.json, pre.xml*")])
+    still_there(project, before)

@@ -125,8 +125,12 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
 def claim(directory: Path, phase: str, started: Mapping[str, Any]) -> Slot:
     """The next free run of ``phase`` in ``directory``, claimed by creating its journal."""
     directory.mkdir(parents=True, exist_ok=True)
+    # a label whose files exist is taken, journal or not (a folder from before journals)
+    taken = {found[0] for name in os.listdir(directory) if (found := owner(name))}
     for number in range(1, MAX_RUNS + 1):
         slot = Slot(directory, phase, number)
+        if slot.label in taken:
+            continue
         try:
             fd = os.open(slot.path(JOURNAL), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
