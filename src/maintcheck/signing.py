@@ -70,6 +70,10 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "maintcheck-manifest/2"
+# the one seal of a whole folder that maintcheck wrote before each run sealed its own files
+LEGACY = ("a maintcheck-manifest/1 seal of the whole folder, from before runs sealed their own "
+          "files: check it with openssl cms -verify -binary -inform DER -in MANIFEST.json.p7s "
+          "-content MANIFEST.json and the hashes it lists")
 # where a run looks for the operator's key when no --sign-key or ini value names one
 DEFAULT_KEY = Path("~/.maintcheck/operator.key")
 MANIFEST_KINDS = frozenset({"manifest.json", "manifest.json.p7s", "manifest.json.p7s.tsr"})
@@ -618,8 +622,9 @@ def verify_directory(directory: Path, *, ca_path: Path | None = None,
         if mine:
             problems.append(f"run {run_label} was not signed, and no later signed run lists "
                             f"its files: {', '.join(mine)}")
-    problems += [f"{name}: not covered by any signature that verifies (no run wrote it)"
-                 for name in left if name not in unsigned]
+    problems += [f"{name}: not covered by any signature that verifies ("
+                 + (LEGACY if name in ("MANIFEST.json", "MANIFEST.json.p7s") else
+                    "no run wrote it") + ")" for name in left if name not in unsigned]
     if problems:
         raise VerificationError(_report(f"{directory}: evidence does not verify", problems))
     order = {label: index for index, label in enumerate(run_labels(directory))}
