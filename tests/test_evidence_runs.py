@@ -19,7 +19,7 @@ import pytest
 from test_plugin import read_until
 
 from maintcheck import cli, exitcodes, runs
-from maintcheck.signing import verify_directory
+from maintcheck.signing import VerificationError, verify_directory
 
 pytest_plugins = ["pytester"]
 
@@ -213,3 +213,6 @@ def test_a_folder_from_before_journals_is_never_overwritten(project: pytest.Pyte
                                  ("*not written by any run, so not signed: MANIFEST.json, "
                                  "baseline.json, pre.html, pre.json, pre.xml*")])
     still_there(project, before)
+    with pytest.raises(VerificationError, match="MANIFEST.json: not covered by any signature "
+                       r"that verifies \(a maintcheck-manifest/1 seal of the whole folder"):
+        verify_directory(old)
