@@ -476,6 +476,11 @@ def test_pre_and_post_by_two_signers_both_verify(tmp_path: Path, self_signed: Tr
     assert status == exitcodes.VERIFIED
     assert "run pre (latest complete pre run): signed by CN=Ada Operator" in out
     assert "run post (latest complete post run): signed by CN=Bob Operator" in out
+    trusted = tmp_path / "trusted.pem"  # the README's auditor procedure, with both anchors
+    trusted.write_bytes(self_signed.ca.read_bytes() + org_ca.ca.read_bytes())
+    done = audit(evidence, trusted)
+    assert done.returncode == 0 and "checks out" in done.stdout, done.stdout + done.stderr
+    assert audit(evidence, org_ca.ca).returncode != 0
     # Bob's CA alone does not vouch for Ada: rejected, naming her
     status, _, err = cli_verify(evidence, "--ca", str(org_ca.ca), capsys=capsys)
     assert status == exitcodes.NOT_VERIFIED and "signer CN=Ada Operator is not trusted" in err
