@@ -15,6 +15,7 @@ from typing import ClassVar
 import pytest
 
 from maintcheck import baseline as compare
+from maintcheck import runs
 from maintcheck.baseline import Declared
 from maintcheck.errors import MissingData
 
@@ -28,7 +29,9 @@ def run(phase: str, reports: Path, *extra: str) -> dict:
         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         check=False)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout[-3000:]
-    return json.loads((reports / "BL-1" / f"{phase}.json").read_text())
+    latest = runs.latest(reports / "BL-1", phase)  # each run has its own files
+    assert latest is not None, result.stdout[-3000:]
+    return json.loads(latest.read_text())
 
 
 def outcome(doc: dict, item: str, test: str) -> tuple[str, str]:

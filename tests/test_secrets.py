@@ -236,7 +236,8 @@ all:
     artefacts.update({f"cut {p.name}": p.read_bytes().decode(errors="replace")
                       for p in (pytester.path / "reports" / "SEC-CUT").iterdir()})
     assert {"pre.html", "pre.json", "pre.xml", "baseline.json", "post.html", "post.json",
-            "post.xml", "MANIFEST.json", "MANIFEST.json.p7s"} <= set(artefacts)
+            "post.xml", "pre.manifest.json", "pre.manifest.json.p7s", "post.manifest.json",
+            "post.manifest.json.p7s"} <= set(artefacts), sorted(artefacts)
     everywhere = {**terminals, **artefacts}
     leaks = {(where, name, form) for name, secret in s.items()
              for form, text in forms(name, secret).items()

@@ -59,6 +59,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("technical_contact", "str", "", "Technical contact, for the sign-off block.", ("1.5",)),
     Var("business_contact", "str", "", "Business contact, for the sign-off block.", ("1.5",)),
     Var("emergency_contact", "str", "", "Emergency contact, for the sign-off block.", ("1.5",)),
+    Var("tsa", "str", "", "RFC 3161 timestamping authority URL for trusted time on each run's "
+        "signature; `--tsa` and ini `maintcheck_tsa` override it."),
     Var("secret_vars", "list[str]", [],
         "Extra variable names whose values are secrets and are redacted as `***` everywhere."),
     # --- connection behaviour ---

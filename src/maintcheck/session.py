@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from maintcheck import __version__, baseline, catalog, evidence, inventory
+from maintcheck import __version__, baseline, catalog, evidence, inventory, runs
 from maintcheck.catalog import MAINTENANCE_TYPES, PHASES, Catalog
 from maintcheck.change import CHANGE_ID, CONTACTS, Change, Window
 from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
@@ -70,6 +70,8 @@ class Run:
     document: dict[str, Any] = field(default_factory=dict)
     signature: Path | None = None
     http_retries: list[dict[str, Any]] = field(default_factory=list)
+    # this run's place in the evidence folder, claimed on the controller once checks will run
+    slot: runs.Slot | None = None
 
     @property
     def phase(self) -> str:
@@ -80,7 +82,9 @@ class Run:
         return Path(self.options.reports) / self.change.id
 
     def artefact(self, suffix: str) -> Path:
-        return self.report_dir / f"{self.phase}{suffix}"
+        """This run's own file: ``pre.json`` for the first run of pre, ``pre.2.json`` next."""
+        slot = self.slot or runs.Slot(self.report_dir, self.phase, 1)
+        return slot.path(suffix.removeprefix("."))
 
     def http_options(self, host: Host) -> HttpOptions:
         """Timeout, CA bundle and credentials for a host's HTTP calls (never printed): each
@@ -120,7 +124,7 @@ class Run:
             hosts = dict(pool.map(snapshot, wanted))
         document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
                     "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
-        return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
+        return evidence.write(self.artefact(".baseline.json"), self.redactor.value(document))
 
     def worker_output(self) -> dict[str, Any]:
         """What a pytest-xdist worker learnt that the controller's evidence needs."""
