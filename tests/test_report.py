@@ -227,10 +227,24 @@ def test_the_checklist_view_lists_every_finding_not_the_assert_line() -> None:
     """Without JavaScript, the item's row says what is wrong: one line per finding."""
     from maintcheck.htmlreport import problems
 
-    message = ("assert lb-01: 2 finding(s)\n    web/web-01: received none of the 4 requests\n"
+    message = ("assert lb-01: 2 finding(s): web/web-01: received none of the 4 requests; "
+               "https://app/ served by web/web-02: HTTP 503, expected 200\n"
+               "    web/web-01: received none of the 4 requests\n"
                "    https://app/ served by web/web-02: HTTP 503, expected 200")
     assert problems(entry(("lb-01", "failed", message))) == [
         "lb-01: web/web-01: received none of the 4 requests",
         "lb-01: https://app/ served by web/web-02: HTTP 503, expected 200"]
     assert problems(entry(("web-01", "error", "web-01: ssh: connect refused\nmore"))) == [
         "web-01: ssh: connect refused"]
+
+
+def test_a_failed_check_s_first_line_carries_its_findings() -> None:
+    """pytest's short summary shows the first line of the explanation: the findings, not a
+    count or a repr."""
+    from maintcheck.assess import Findings
+    from maintcheck.plugin import pytest_assertrepr_compare
+
+    found = Findings("web-07", ["ports [9] not listening, expected listening"])
+    assert pytest_assertrepr_compare("==", found, []) == [
+        "web-07: 1 finding(s): ports [9] not listening, expected listening",
+        "  ports [9] not listening, expected listening"]

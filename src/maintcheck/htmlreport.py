@@ -193,7 +193,7 @@ def findings(message: str) -> list[str]:
     """The findings of a check's message, one line each: the lines under its ``host: N
     finding(s)`` head, or its first line when it has no such head."""
     lines = [line.strip() for line in message.strip().splitlines()]
-    if lines and re.search(r": \d+ finding\(s\)$", lines[0]):
+    if lines and re.search(r": \d+ finding\(s\)(:|$)", lines[0]):
         listed = []
         for line in lines[1:]:
             if not line or line.startswith(("assert ", "+", "-", "where ")):

@@ -697,7 +697,9 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
     from maintcheck.assess import Findings
 
     if isinstance(left, Findings) and op == "==" and right == []:
-        return [f"{left.host}: {len(left)} finding(s)", *(f"  {f}" for f in left)]
+        # the first line is what pytest's short summary shows: the findings themselves
+        return [f"{left.host}: {len(left)} finding(s): {'; '.join(left)}",
+                *(f"  {f}" for f in left)]
     return None
 
 
