@@ -35,4 +35,3 @@ def flags(url: str, *, timeout: float, **options: Any) -> dict[str, Any]:
         raise ServiceFailed(f"{seen.url}: answered {seen.body_excerpt[:80]!r}, expected a JSON "
                             "object of flags")
     return data
-
