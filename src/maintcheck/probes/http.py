@@ -127,7 +127,8 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
         body_excerpt=red.text(excerpt),
         contains_match=None if expect_contains is None else expect_contains in text,
         tls_error=None, final_url=red.text(final), address=connect_to,
-        headers=_safe_headers(response.headers, red), body=red.text(text) if keep_body else None)
+        headers=_safe_headers(response.headers, red),
+        body=red.text(text) if keep_body else None)
 
 
 def via(url: str, address: str, *, timeout: float, **options: Any) -> HttpObservation:
