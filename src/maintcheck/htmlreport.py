@@ -145,8 +145,9 @@ def render_checklist(document: Mapping[str, Any], catalog: Catalog) -> str:
             state = entry["state"] if entry else "other phase"
             text = describe(entry) if entry else f"checked in the {item.phase} phase"
             details = "".join(f"<li>{escape(line)}</li>" for line in problems(entry or {}))
-            details += "".join(f'<li class="mc-warn">warning: {escape(on_host(w["host"], w["warning"]))}</li>'
-                               for w in document.get("warnings", []) if w["item"] == item.id)
+            details += "".join(
+                f'<li class="mc-warn">warning: {escape(on_host(w["host"], w["warning"]))}</li>'
+                for w in document.get("warnings", []) if w["item"] == item.id)
             confirmation = (entry or {}).get("confirmation")
             rows.append(
                 f'<tr class="mc-{state.replace(" ", "-")}" data-item="{escape(item.id)}">'
