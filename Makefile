@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use: the fleet's image builder and namespaces, real services for the
 # probe tests, and a browser for the report test. policy-rc.d keeps apt from starting the
 # services on this machine: the tests start their own.
-DEBS := debootstrap iproute2 util-linux openssh-client openssl nftables \
+DEBS := debootstrap iproute2 util-linux openssh-client openssh-server sudo openssl nftables \
 	nginx haproxy postgresql prometheus prometheus-alertmanager chromium
 
 .PHONY: pre post test lint system-deps
