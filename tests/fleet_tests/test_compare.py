@@ -33,6 +33,8 @@ from fleet_tests.checkrun import (
     unhealthy,
 )
 
+from maintcheck import runs
+
 pytestmark = pytest.mark.fleet
 PHASE = "post"
 CHANGE = "CHG-COMPARE"
@@ -81,6 +83,9 @@ class TableParser(HTMLParser):
 
 
 def comparison_table(html: Path) -> list[dict[str, str]]:
+    """The comparison table of ``reports/<change>/<phase>.html``: the latest run of that phase
+    (each run writes its own files, ``post.2.html`` for the second)."""
+    html = (runs.latest(html.parent, html.stem) or html.with_suffix(".json")).with_suffix(".html")
     parser = TableParser()
     parser.feed(html.read_text(encoding="utf-8"))
     header, *rows = parser.rows
