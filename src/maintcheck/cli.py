@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
-from maintcheck import signing
+from maintcheck import mdimport, signing
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
 from maintcheck.suite import scan
@@ -36,6 +36,35 @@ def checklist(args: argparse.Namespace) -> int:
         print(f"{item.id:>5}  {item.title:<{width}}  {item.phase:<6}  {item.kind:<9}"
               f"{mtype}  {where or 'NO TEST'}")
     print(f"{len(items)} item(s)")
+    return 0
+
+
+def checklist_import(args: argparse.Namespace) -> int:
+    """Write the catalog from the team's Markdown checklist; say what changed."""
+    markdown = mdimport.read(Path(args.markdown))
+    target = Path(args.catalog)
+    previous = catalog_module.load(target) if target.exists() else None
+    result = mdimport.import_checklist(markdown, scan(Path(args.checks), Path.cwd()), previous)
+    for line in result.lines():
+        print(line)
+    before = target.read_text(encoding="utf-8") if target.exists() else None
+    if args.check:
+        same = before == result.text
+        print(f"{target}: {'as' if same else 'NOT as'} {args.markdown} gives it")
+        return 0 if same else 1
+    scratch = target.with_name(f".{target.name}.new")
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch.write_text(result.text, encoding="utf-8")
+    try:
+        written = catalog_module.load(scratch)  # what the runs will read must load
+    except InputError as exc:
+        scratch.unlink()
+        raise InputError(args.markdown, exc.problems) from None
+    scratch.replace(target)
+    manual = len([i for i in written.items if not i.automated])
+    print(f"{'unchanged' if before == result.text else 'wrote'} {target}: "
+          f"{len(written.items)} items in {len(written.sections())} sections, {manual} without "
+          "an automated check (asked of the operator)")
     return 0
 
 
@@ -87,6 +116,18 @@ def parser() -> argparse.ArgumentParser:
     lister.add_argument("--kind", help=f"comma list of {','.join(KINDS)}")
     lister.add_argument("--type", help=f"comma list of general,{','.join(MAINTENANCE_TYPES)}")
     lister.set_defaults(func=checklist)
+    actions = lister.add_subparsers(dest="action", required=False)
+    importer = actions.add_parser(
+        "import", help="write the catalog from a Markdown checklist (`### N. Section`, "
+        "`- [ ] item`); exit 1 with --check when it differs, 2 on bad input")
+    importer.add_argument("markdown", help="the team's checklist, e.g. checks/checklist.md")
+    importer.add_argument("--catalog", default="checks/checklist.yml",
+                          help="the catalog to write (its ids are kept where titles match)")
+    importer.add_argument("--checks", default="checks", help="folder of the checks")
+    importer.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 when the catalog is not what the "
+                          "Markdown gives")
+    importer.set_defaults(func=checklist_import)
     gen = sub.add_parser("keygen", help="make an operator signing key")
     gen.add_argument("--key", default="operator.key", help="where to write the key (0600)")
     gen.add_argument("--name", required=True, help="the operator's name, for the certificate")
