@@ -31,6 +31,8 @@ BULLET = re.compile(r"^[-*]\s+")
 SIGNOFF = re.compile(r"^\*\*(.+?)\*\*\s*:\s*(.*?)\s*$")
 # an HTML comment on a line, invisible where the Markdown is rendered: <!-- id: 2.3 -->
 ANNOTATION = re.compile(r"<!--\s*(id|phase|type)\s*:\s*([^\s>]+)\s*-->")
+# a manual item whose "skip" answer counts as done (it may not apply to every change)
+SKIPPABLE = re.compile(r"<!--\s*skippable\s*-->")
 ID = re.compile(r"^(\d+)\.(\d+)$")
 # a section under one of these second-level headings is checked in that phase
 GROUP_PHASES = (("pre", "pre"), ("during", "during"), ("post", "post"))
@@ -43,6 +45,8 @@ HEADER = """\
 # phase: pre | during | post; a maintenance-type section sets it per item, and runs only when
 #   --maintenance-type selects its type.
 # kind: read from checks/: automated (a check), manual (a question, or no check yet), or both.
+# skippable: true (`<!-- skippable -->` on the Markdown line): a manual item that may not apply
+#   to every change, whose "skip" answer counts as done.
 """
 
 
@@ -54,6 +58,7 @@ class MdItem:
     line: int
     pinned_id: str | None = None
     phase: str | None = None
+    skippable: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def signoff_field(label: str) -> str:
 def split_annotations(text: str) -> tuple[str, dict[str, str]]:
     """The line without its ``<!-- key: value -->`` comments, and those values."""
     found = {m[1]: m[2] for m in ANNOTATION.finditer(text)}
-    return ANNOTATION.sub("", text).strip(), found
+    if SKIPPABLE.search(text):
+        found["skippable"] = "true"
+    return SKIPPABLE.sub("", ANNOTATION.sub("", text)).strip(), found
 
 
 def parse(text: str, source: str) -> Markdown:
@@ -185,7 +192,7 @@ def parse(text: str, source: str) -> Markdown:
                                                and pinned.split(".")[0] == str(current["number"])):
                     problems.append(f"{where}: id {pinned} must be '{current['number']}.N'")
                     pinned = None
-                items.append(MdItem(m[1], number, pinned, phase_note))
+                items.append(MdItem(m[1], number, pinned, phase_note, "skippable" in notes))
         elif m := SIGNOFF.match(line):
             label = m[1].strip()
             if set(m[2]) <= set("_ \\"):  # a blank to fill in: the sign-off block
@@ -307,12 +314,12 @@ def render(md: Markdown, ids: dict[tuple[int, int], str], refs: dict[str, list[C
         else:
             out.append(f"    phase: {section.phase}")
         out.append("    items:")
-        entries = [(ids[(section.number, n)], item.title, item.phase, item.line)
+        entries = [(ids[(section.number, n)], item.title, item.phase, item.line, item.skippable)
                    for n, item in enumerate(section.items)]
-        entries += [(i, old[i].title, old[i].phase, 0)
+        entries += [(i, old[i].title, old[i].phase, 0, False)
                     for i in sorted(kept, key=lambda x: int(x.split(".")[1]))
                     if int(i.split(".")[0]) == section.number]
-        for item_id, title, hint, line in entries:
+        for item_id, title, hint, line, skippable in entries:
             mine = refs.get(item_id, [])
             fields = [f"id: {q(item_id)}", f"title: {q(title, ensure_ascii=False)}",
                       f"kind: {kind_of(mine)}"]
@@ -328,6 +335,9 @@ def render(md: Markdown, ids: dict[tuple[int, int], str], refs: dict[str, list[C
                 fields.append(f"phase: {phase}")
             elif hint and hint != section.phase:
                 fields.append(f"phase: {hint}")
+            # kept from the catalog when the Markdown does not say it (issue 18's attribute)
+            if skippable or getattr(old.get(item_id), "skippable", False):
+                fields.append("skippable: true")
             out.append(f"      - {{{', '.join(fields)}}}")
     for item_id in sorted(kept):
         if int(item_id.split(".")[0]) not in {s.number for s in md.sections}:
