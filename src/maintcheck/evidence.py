@@ -83,9 +83,12 @@ class Evidence:
         """The whole evidence document for a run (meta: change, inventory, times, ...)."""
         items = []
         states = self.states(phases)
+        unchecked = []  # items no automated check answers for: the operator does
         for item in self.items(phases):
             mine = sorted((o for o in self.outcomes if o.item == item.id),
                           key=lambda o: (o.host, o.test))
+            if not item.automated or (mine and all(o.manual for o in mine)):
+                unchecked.append(item.id)
             entry: dict[str, Any] = {
                 "id": item.id, "title": item.title, "section": item.section,
                 "section_title": item.section_title, "phase": item.phase, "kind": item.kind,
@@ -109,7 +112,7 @@ class Evidence:
             "items": items,
             "summary": {"outcomes": counts, "items": {s: list(states.values()).count(s)
                                                       for s in sorted(set(states.values()))},
-                        "pending_items": pending},
+                        "pending_items": pending, "without_automated_check": unchecked},
             "verdict": verdict(list(states.values())),
             "confirmations": [c.as_dict() for _, c in sorted(self.confirmations.items())],
         })
