@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
-from maintcheck import mdimport, signing
+from maintcheck import mdimport, project, signing
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
 from maintcheck.suite import scan
@@ -65,6 +65,17 @@ def checklist_import(args: argparse.Namespace) -> int:
     print(f"{'unchanged' if before == result.text else 'wrote'} {target}: "
           f"{len(written.items)} items in {len(written.sections())} sections, {manual} without "
           "an automated check (asked of the operator)")
+    return 0
+
+
+def init(args: argparse.Namespace) -> int:
+    """Write a ready team project: the shipped checklist and checks, inventories, pytest.ini."""
+    dest = Path(args.directory)
+    written = project.init(dest)
+    print(f"wrote {len(written)} files into {dest}/: checks/ (checklist.md, checklist.yml and "
+          "the shipped checks, now yours), inventory/ (local.yml, example/), pytest.ini, "
+          "conftest.py, reports/")
+    print(f"next: cd {dest} && pytest checks/pre")
     return 0
 
 
@@ -128,6 +139,10 @@ def parser() -> argparse.ArgumentParser:
                           help="write nothing; exit 1 when the catalog is not what the "
                           "Markdown gives")
     importer.set_defaults(func=checklist_import)
+    starter = sub.add_parser("init", help="write a team project: the shipped checklist and "
+                             "checks as a start, inventories, pytest configuration, reports/")
+    starter.add_argument("directory", help="a new (or empty) folder")
+    starter.set_defaults(func=init)
     gen = sub.add_parser("keygen", help="make an operator signing key")
     gen.add_argument("--key", default="operator.key", help="where to write the key (0600)")
     gen.add_argument("--name", required=True, help="the operator's name, for the certificate")
