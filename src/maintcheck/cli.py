@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
-from maintcheck import mdimport, project, signing
+from maintcheck import mdimport, project, signing, team
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
+from maintcheck.schema import VARIABLES
 from maintcheck.suite import scan
 
 
@@ -65,6 +67,27 @@ def checklist_import(args: argparse.Namespace) -> int:
     print(f"{'unchanged' if before == result.text else 'wrote'} {target}: "
           f"{len(written.items)} items in {len(written.sections())} sections, {manual} without "
           "an automated check (asked of the operator)")
+    return 0
+
+
+def variables(args: argparse.Namespace) -> int:
+    """Every inventory variable a run reads: maintcheck's own, then the team's."""
+    declared = team.load(Path(args.checks))
+    groups = [("maintcheck's own", VARIABLES)]
+    if declared.variables:
+        groups.append((f"the team's, from {declared.variables_path}", declared.variables))
+    for heading, found in groups:
+        print(f"{heading} ({len(found)}):")
+        for var in found:
+            default = json.dumps(var.default) if var.default not in ("", [], {}) else "-"
+            print(f"  {var.full_name}  {var.type}  default {default}  items "
+                  f"{', '.join(var.items) or '-'}: {var.doc}{' (secret)' if var.secret else ''}")
+    if declared.commands:
+        print(f"the team's read-only commands, from {declared.commands_path} "
+              f"({len(declared.commands)}):")
+        for command in declared.commands:
+            print(f"  {command.program} {'|'.join(command.verbs) or '(any reading arguments)'}: "
+                  f"{command.reason}")
     return 0
 
 
@@ -139,6 +162,11 @@ def parser() -> argparse.ArgumentParser:
                           help="write nothing; exit 1 when the catalog is not what the "
                           "Markdown gives")
     importer.set_defaults(func=checklist_import)
+    lister_vars = sub.add_parser("vars", help="list every inventory variable, the team's too, "
+                                 "and the team's declared read-only commands")
+    lister_vars.add_argument("--checks", default="checks",
+                             help="the team's checks folder (variables.yml, commands.yml)")
+    lister_vars.set_defaults(func=variables)
     starter = sub.add_parser("init", help="write a team project: the shipped checklist and "
                              "checks as a start, inventories, pytest configuration, reports/")
     starter.add_argument("directory", help="a new (or empty) folder")

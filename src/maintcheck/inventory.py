@@ -112,8 +112,10 @@ class Inventory:
         return values[0] if values else BY_NAME[PREFIX + name].default
 
 
-def load(path: str | Path) -> Inventory:
-    """Load and validate an inventory file or directory; raises :class:`InputError`."""
+def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
+    """Load and validate an inventory file or directory; raises :class:`InputError`.
+
+    ``extra``: the team's own variables (``checks/variables.yml``), validated as maintcheck's."""
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
@@ -121,10 +123,11 @@ def load(path: str | Path) -> Inventory:
     if problems:
         raise InputError(str(source), problems)
     manager, variables = read_with_ansible(source)
+    known = {**BY_NAME, **{v.full_name: v for v in extra}}
     hosts: list[Host] = []
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
-        expect, host_problems = validate(host_vars)
+        expect, host_problems = validate(host_vars, known)
         ssh_args, ssh_problems = ssh_args_of(host_vars)
         for problem in host_problems + ssh_problems:
             found[problem] = None
@@ -378,23 +381,24 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
     )
 
 
-def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
+def validate(host_vars: Mapping[str, Any], known: Mapping[str, Var] = BY_NAME
+             ) -> tuple[Expectations, list[str]]:
     """The host's expectations with defaults filled in, and every problem with its place."""
     origins: Mapping[str, str] = host_vars.get("_origins", {})
     problems = []
-    values: dict[str, Any] = {v.name: v.default for v in BY_NAME.values()}
+    values: dict[str, Any] = {v.name: v.default for v in known.values()}
     for key, value in host_vars.items():
         if not key.startswith(PREFIX):
             continue
         where = origins.get(key) or "inventory"
-        spec = BY_NAME.get(key)
+        spec = known.get(key)
         if spec is not None and vaulted(value):
             problems.append(f"{where}: {key} is vault-encrypted, and maintcheck never decrypts "
                             "vault values; give it from the environment instead: "
                             f"{key}: \"{{{{ lookup('env', '{key.upper()}') }}}}\"")
             continue
         if spec is None:
-            close = difflib.get_close_matches(key, list(BY_NAME), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{where}: unknown variable {key}{hint}")
             continue
