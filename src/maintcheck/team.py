@@ -207,6 +207,9 @@ def read_commands(path: Path, problems: list[str]) -> list[Command]:
 def load(checks: Path) -> Team:
     """The team's declarations beside its catalog; every problem, with file and line, at once."""
     problems: list[str] = []
+    here = Path.cwd()
+    if checks.is_absolute() and here in checks.parents:  # messages and audit: as the team
+        checks = checks.relative_to(here)                # writes it, checks/commands.yml:2
     variables_path, commands_path = checks / VARIABLES_FILE, checks / COMMANDS_FILE
     variables = read_variables(variables_path, problems) if variables_path.exists() else []
     commands = read_commands(commands_path, problems) if commands_path.exists() else []
