@@ -195,3 +195,14 @@ def test_the_command_imports_reports_and_refuses_bad_input(tmp_path: Path) -> No
                           "  - checks/checklist.md:2: an item outside any `### N. Title` "
                           "section\n")
     assert bad.stdout == ""
+
+
+def test_a_section_moved_to_another_phase_says_which_checks_to_move(cat: catalog.Catalog
+                                                                    ) -> None:
+    text = SHIPPED.replace("## Pre-Maintenance Checklist", "## During the window, first")
+    result = reimport(text, cat)
+    assert [n for n in result.notes if "checks/pre" in n] == [
+        "2.3: its checks are in checks/pre, but the Markdown puts it in during: move them",
+        "2.4: its checks are in checks/pre, but the Markdown puts it in during: move them"]
+    assert '  - number: 2\n    title: "System Health Verification"\n    phase: during' in (
+        result.text)

@@ -36,7 +36,7 @@ def checklist(args: argparse.Namespace) -> int:
         where = ", ".join(f"{r.nodeid}{' (manual)' if r.manual else ''}" for r in tests)
         mtype = f" [{item.maintenance_type}]" if item.maintenance_type else ""
         print(f"{item.id:>5}  {item.title:<{width}}  {item.phase:<6}  {item.kind:<9}"
-              f"{mtype}  {where or 'NO TEST'}")
+              f"{mtype}  {where or 'no check: its title is asked of the operator'}")
     print(f"{len(items)} item(s)")
     return 0
 

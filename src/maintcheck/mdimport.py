@@ -335,6 +335,9 @@ def render(md: Markdown, ids: dict[tuple[int, int], str], refs: dict[str, list[C
                 fields.append(f"phase: {phase}")
             elif hint and hint != section.phase:
                 fields.append(f"phase: {hint}")
+            if section.phase is not None and phase not in (None, hint or section.phase):
+                result.notes.append(f"{item_id}: its checks are in checks/{phase}, but the "
+                                    f"Markdown puts it in {hint or section.phase}: move them")
             # kept from the catalog when the Markdown does not say it (issue 18's attribute)
             if skippable or getattr(old.get(item_id), "skippable", False):
                 fields.append("skippable: true")

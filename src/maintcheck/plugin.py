@@ -84,13 +84,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("maintcheck_sign_cert", "operator certificate", default="")
 
 
-def run_phases(config: pytest.Config) -> frozenset[str]:
-    """The phases a run's paths select: ``checks/pre`` is pre; ``checks`` is all three."""
+def arg_paths(config: pytest.Config) -> tuple[Path, list[tuple[str, Path]]]:
+    """The checks folder, and each of the run's arguments with the path it names."""
     checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
-    phases: set[str] = set()
+    found = []
     for arg in config.args:
         path = Path(arg.split("::")[0])
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
+        found.append((arg, (path if path.is_absolute()
+                            else Path(config.invocation_params.dir, path)).resolve()))
+    return checks, found
+
+
+def run_phases(config: pytest.Config) -> frozenset[str]:
+    """The phases a run's paths select: ``checks/pre`` is pre; ``checks`` is all three."""
+    checks, args = arg_paths(config)
+    phases: set[str] = set()
+    for _, path in args:
         if path == checks:
             phases.update(PHASES)
         elif checks in path.parents:
@@ -362,11 +371,9 @@ def questions(session: pytest.Session, run: Run) -> list[pytest.Item]:
 def whole_phases(config: pytest.Config) -> set[str]:
     """The phases whose whole folder the run names (``checks``, ``checks/pre``); a run of one
     file asks nothing beyond it."""
-    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
+    checks, args = arg_paths(config)
     phases: set[str] = set()
-    for arg in config.args:
-        path = Path(arg.split("::")[0])
-        path = (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
+    for arg, path in args:
         if path == checks:
             phases.update(PHASES)
         elif path.parent == checks and path.name in PHASES and "::" not in arg:
