@@ -3,6 +3,7 @@ shipped rules."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from maintcheck import inventory, team
 from maintcheck.errors import InputError, NotReadOnly
 from maintcheck.redact import Redactor
 from maintcheck.runner import CommandRunner, check_read_only
+
+pytest_plugins = ["pytester"]
 
 VARIABLES = """\
 variables:
@@ -127,3 +130,51 @@ def test_maintcheck_vars_lists_the_teams_variables_and_commands(checks: Path) ->
     assert (f"the team's, from {checks}/variables.yml (2):\n  maintcheck_ntp_required  bool  "
             "default true  items 2.7: The clock must be synchronised by NTP.\n") in listed
     assert "  timedatectl show|status: 2.7 reads NTPSynchronized\n" in listed
+
+
+TEAM_CHECK = '''
+import pytest
+
+@pytest.mark.checklist("1.1")
+def test_uptime_is_read_with_the_teams_command(target, runner, expect):
+    shown = runner.run(["uptime"])
+    assert shown.succeeded == expect.uptime_readable, f"{target}: uptime {shown.stderr}"
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, checks: Path) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nstrict = true\nmaintcheck_inventory = hosts.yml\n"
+                     "addopts = -p no:cacheprovider --import-mode=importlib\n")
+    folder = pytester.path / "checks"
+    (folder / "pre").mkdir(parents=True)
+    (folder / "checklist.yml").write_text(
+        "title: T\nsections:\n  - number: 1\n    title: One\n    phase: pre\n    items:\n"
+        "      - {id: '1.1', title: Uptime readable, kind: automated}\n")
+    (folder / "variables.yml").write_text(
+        "variables:\n  - {name: uptime_readable, type: bool, default: true, meaning: x}\n")
+    (folder / "commands.yml").write_text((checks / "commands.yml").read_text())
+    (folder / "pre" / "test_team.py").write_text(TEAM_CHECK)
+    (pytester.path / "hosts.yml").write_text(
+        "all:\n  vars: {maintcheck_change: CHG-1}\n"
+        "  hosts:\n    a: {ansible_connection: local}\n"
+        "    b: {ansible_connection: local, maintcheck_uptime_readable: false}\n")
+    return pytester
+
+
+def test_a_team_check_reads_its_variable_and_runs_its_command(project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "-v", "--no-prompt")
+    result.stdout.fnmatch_lines(["*test_uptime_is_read_with_the_teams_command?a? PASSED*",
+                                 "*test_uptime_is_read_with_the_teams_command?b? FAILED*"])
+
+    doc = json.loads((project.path / "reports" / "CHG-1" / "pre.json").read_text())
+    sent = [e for e in doc["audit"]["a"] if e["command"] == "uptime"]
+    assert [e["allowlist"] for e in sent] == ["team: checks/commands.yml:5"]
+
+
+def test_a_bad_team_file_stops_the_run_with_its_line(project: pytest.Pytester) -> None:
+    (project.path / "checks" / "commands.yml").write_text("commands:\n  - {program: sh}\n")
+    result = project.runpytest("checks/pre", "--no-prompt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*checks/commands.yml:2: sh runs anything*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
