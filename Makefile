@@ -30,8 +30,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# the run's last lines say where the evidence went: reports/<change>/
+# the run's last lines say where the evidence went: reports/<change>/. Evidence is signed by
+# default with the operator's key at ~/.maintcheck/operator.key: made here first when missing.
+OPERATOR_KEY := $(HOME)/.maintcheck/operator.key
+
 pre: $(STAMP)
+	@[ -e "$(OPERATOR_KEY)" ] || { echo "no operator key yet: making one, self-signed, at" \
+	  "$(OPERATOR_KEY) for $$(id -un)@$$(hostname) (give $(OPERATOR_KEY:.key=.crt) to your auditors)"; \
+	  $(VENV)/bin/maintcheck keygen --name "$$(id -un)@$$(hostname)" --key "$(OPERATOR_KEY)"; }
 	$(VENV)/bin/pytest checks/pre
 
 test: $(STAMP) system-deps

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from maintcheck import runs
+
 CHECKLIST = Path(__file__).parents[1] / "checks" / "checklist.yml"
 TOKEN = "s3cr3t-t0ken-value"
 CI_PASSWORD = "hunter2-in-the-url"
@@ -97,20 +99,24 @@ all:
 def run(root: Path, phase: str, *args: str) -> str:
     """Run one phase in a fresh pytest process and return its HTML report."""
     # Jenkins sets GIT_URL; pytest-metadata copies it into the environment table by itself
-    env = {**os.environ, "GIT_URL": f"https://ci:{CI_PASSWORD}@git.example.org/ops.git"}
-    report = report_path(root, phase)
-    before = report.stat().st_mtime_ns if report.exists() else None
+    # HOME: this machine's own operator key (~/.maintcheck) must not sign these runs
+    env = {**os.environ, "GIT_URL": f"https://ci:{CI_PASSWORD}@git.example.org/ops.git",
+           "HOME": str(root)}
+    before = runs.latest(root / "reports" / "CHG-7", phase)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", f"checks/{phase}", "--answers", "answers.yml",
          "--operator", "dana", "--technical-contact", "Tess Tech", "--business-contact",
          "Bo Biz", "--emergency-contact", "Em +1-555-0100", *args],
         cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert report.exists() and report.stat().st_mtime_ns != before, done.stdout + done.stderr
+    report = report_path(root, phase)
+    assert report.exists() and report.with_suffix(".json") != before, done.stdout + done.stderr
     return report.read_text(encoding="utf-8")
 
 
 def report_path(root: Path, phase: str) -> Path:
-    return root / "reports" / "CHG-7" / f"{phase}.html"
+    """The HTML report of the latest run of ``phase`` (each run has its own files)."""
+    latest = runs.latest(root / "reports" / "CHG-7", phase)
+    return (latest or root / "reports" / "CHG-7" / f"{phase}.json").with_suffix(".html")
 
 
 def text(fragment: str) -> str:

@@ -15,6 +15,7 @@ from typing import ClassVar
 import pytest
 
 from maintcheck import baseline as compare
+from maintcheck import runs
 from maintcheck.baseline import Declared
 from maintcheck.errors import MissingData
 
@@ -28,7 +29,9 @@ def run(phase: str, reports: Path, *extra: str) -> dict:
         cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
         check=False)
     assert "Traceback" not in result.stdout + result.stderr, result.stdout[-3000:]
-    return json.loads((reports / "BL-1" / f"{phase}.json").read_text())
+    latest = runs.latest(reports / "BL-1", phase)  # each run has its own files
+    assert latest is not None, result.stdout[-3000:]
+    return json.loads(latest.read_text())
 
 
 def outcome(doc: dict, item: str, test: str) -> tuple[str, str]:
@@ -208,3 +211,18 @@ def test_latency_compares_each_endpoint_and_never_passes_on_nothing() -> None:
     with pytest.raises(MissingData, match=r"https://c/ \(no answer before the window"):
         compare.latency_regressed("h", {"endpoints": {}},
                                   {"endpoints": {"https://c/": fast}}, 1.5)
+
+
+def test_a_metric_missing_now_fails_unless_maintcheck_could_not_look() -> None:
+    """8.3/13.6: an endpoint that answered before and answers wrongly now is missing (FAILED);
+    one maintcheck could not reach now (no connection within the timeout) is an ERROR."""
+    base = {"memory_percent": 10, "load_per_cpu": 0.1, "disk_percent": {}}
+    was = {**base, "endpoints": {"https://a/": {"status": 200, "latency_ms": 5.0},
+                                 "https://b/": {"status": 200, "latency_ms": 5.0}}}
+    wrong = {**base, "endpoints": {"https://a/": {"status": 503, "error": "HTTP 503"},
+                                   "https://b/": {"status": 200, "latency_ms": 6.0}}}
+    assert compare.missing_now(compare.impact_table(was, wrong)) == ["latency ms https://a/"]
+    unseen = {**base, "endpoints": {"https://a/": {"error": "no answer", "unobserved": True},
+                                    "https://b/": {"status": 200, "latency_ms": 6.0}}}
+    with pytest.raises(MissingData, match="could not look now at: latency ms https://a/"):
+        compare.missing_now(compare.impact_table(was, unseen))

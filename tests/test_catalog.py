@@ -75,3 +75,22 @@ def test_a_broken_catalog_lists_every_problem(tmp_path: Path) -> None:
     assert "line 7: item 1.1 kind must be one of" in text
     assert "duplicate id 1.1" in text
     assert "'2.1' must be '1.N'" in text
+
+
+def test_approvals_are_never_skippable() -> None:
+    """1.1, 1.2 and section 15 are approvals: a skip of one leaves the run INCOMPLETE."""
+    approvals = [i for i in CAT.items if i.id in ("1.1", "1.2") or i.section == 15]
+    assert approvals and not any(i.skippable for i in approvals)
+    assert all(i.manual for i in CAT.items if i.skippable)
+
+
+def test_a_skippable_automated_item_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "checklist.yml"
+    path.write_text("sections:\n  - number: 1\n    title: T\n    phase: pre\n    items:\n"
+                    "      - {id: '1.1', title: A, kind: automated, skippable: true}\n"
+                    "      - {id: '1.2', title: B, kind: manual, skippable: sometimes}\n")
+    with pytest.raises(InputError) as caught:
+        catalog.load(path)
+    assert caught.value.problems == [
+        "line 6: item 1.1 is automated; only a manual item's answer can be skip",
+        "line 7: item 1.2 skippable must be true or false, got 'sometimes'"]

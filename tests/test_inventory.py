@@ -134,7 +134,8 @@ def test_vault_values_are_sealed_never_decrypted(tmp_path: Path,
     assert isinstance(host.variables["app_setting"], Vaulted)
     assert host.variables["app_setting"] == "***"
     assert "plain-text" not in repr(dict(host.variables))
-    assert host.expect.http_password == "from-the-environment"
+    assert host.expect.http_password.reveal() == "from-the-environment"
+    assert f"{host.expect.http_password}" == repr(host.expect.http_password) == "***"
     red = Redactor()
     red.learn(host.variables)
     ciphertext = host.variables["app_setting"].ciphertext
@@ -185,7 +186,7 @@ def test_ansible_ssh_args_reach_ssh_after_maintchecks_own_options(tmp_path: Path
                              "StrictHostKeyChecking=no")
     argv = ssh_transport(address="b", port=22, user=None, identity=None, known_hosts="/kh",
                          connect_timeout=5, control_dir=tmp_path, extra=host.ssh_args)
-    assert argv[-1] == "b" and argv[-6:-1] == list(host.ssh_args)
+    assert argv[-2:] == ["--", "b"] and argv[-7:-2] == list(host.ssh_args)
     assert argv.index("StrictHostKeyChecking=yes") < argv.index("StrictHostKeyChecking=no")
 
 
@@ -202,3 +203,143 @@ def test_ssh_args_that_would_break_maintcheck_are_input_errors(
         inventory.load(tmp_path / "hosts.yml")
     assert "hosts.yml:4: ansible_ssh_common_args: " in str(err.value)
     assert says in str(err.value)
+
+
+def test_control_characters_in_a_host_name_are_an_input_error_shown_escaped(
+        tmp_path: Path) -> None:
+    """A host named ``x\\nverdict: PASSED`` cannot print a line of its own."""
+    write(tmp_path, {"hosts.yml": 'all:\n  hosts:\n    "x\\nverdict: PASSED\\r\\x07":\n'
+                                  "      ansible_connection: local\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    text = str(err.value)
+    assert "hosts.yml:3: host name 'x\\nverdict: PASSED\\r\\x07' contains control characters" \
+        in text
+    assert not any(line.startswith("verdict") for line in text.splitlines())
+
+
+@pytest.mark.parametrize(("variables", "says"), [
+    ("ansible_host: '-oProxyCommand=x'", "ansible_host '-oProxyCommand=x' starts with '-'"),
+    ("ansible_host: 'a b'", "contains whitespace or control characters"),
+    ('ansible_user: "ops\\n"', "ansible_user 'ops\\n' contains whitespace or control"),
+    ("ansible_port: 70000", "ansible_port '70000' is not a port number"),
+    ("ansible_port: 'x'", "ansible_port 'x' is not a port number"),
+    ("ansible_become: true\n      ansible_become_method: su", "with sudo only"),
+    ("ansible_ssh_common_args: '-o ForwardAgent=yes'", "forwards this machine's agent"),
+    ("ansible_ssh_common_args: '-o SendEnv=AWS_*'", "sends this machine's environment"),
+    ("ansible_ssh_common_args: '-E /tmp/log'", "ssh -E writes a log file on this machine"),
+    ("ansible_ssh_common_args: '-oPKCS11Provider=/x.so'", "loads a library"),
+    ("ansible_ssh_common_args: '-Cq bastion'", "'bastion' is not an ssh option"),
+])
+def test_connection_values_are_checked_before_use(tmp_path: Path, variables: str,
+                                                  says: str) -> None:
+    write(tmp_path, {"hosts.yml": f"all:\n  hosts:\n    a:\n      {variables}\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert any(p.startswith(f"{tmp_path / 'hosts.yml'}:") and says in p
+               for p in err.value.problems), err.value.problems
+
+
+def test_usual_ansible_ssh_settings_are_accepted(tmp_path: Path) -> None:
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  hosts:\n    a:\n      ansible_host: '[fe80::1%eth0]'\n"
+        "      ansible_ssh_port: '2222'\n      ansible_ssh_user: 'CORP\\ops'\n"
+        "      ansible_become: yes\n      ansible_become_user: postgres\n"
+        "      ansible_ssh_common_args: >-\n"
+        "        -o ProxyCommand=\"ssh -W %h:%p -q ops@bastion\" -4 -C -o ControlPersist=60s\n"
+        "        -o StrictHostKeyChecking=no -J ops@b1:2222,[::1]:22 -i '/keys/my key'\n")})
+    a = inventory.load(tmp_path / "hosts.yml").host("a")
+    assert (a.address, a.port, a.user, a.become_user) == ("[fe80::1%eth0]", 2222, "CORP\\ops",
+                                                          "postgres")
+    assert "ProxyCommand=ssh -W %h:%p -q ops@bastion" in a.ssh_args
+
+
+def test_ansibles_own_warnings_and_errors_pass_through_the_redactor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ansible quotes inventory text in what it prints (here the word it could not parse)."""
+    write(tmp_path, {"hosts.ini": "[web]\nh1 ansible_password=Ini-secret-1234 Ini-secret-1234\n"})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.ini")
+    said = capsys.readouterr()
+    assert "got: ***" in said.err  # ansible's warning, masked
+    assert "Ini-secret-1234" not in said.err + said.out + str(err.value)
+
+
+def test_a_huge_inventory_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    import time
+
+    with (tmp_path / "hosts.yml").open("w") as f:
+        f.write("all:\n  hosts:\n")
+        line = "    h{}: {{ansible_host: 10.0.0.1, note: '" + "x" * 200 + "'}}\n"
+        for i in range(50 * 1024 * 1024 // len(line)):
+            f.write(line.format(i))
+    started = time.monotonic()
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert time.monotonic() - started < 5
+    [problem] = err.value.problems
+    assert "MiB in 1 files" in problem and "may have at most 8 MiB" in problem
+
+
+def test_a_huge_value_is_refused_with_its_place(tmp_path: Path) -> None:
+    import time
+
+    write(tmp_path, {"hosts.yml": "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+                                  f"      maintcheck_lead: '{'a://b' * 40_000}'\n"
+                                  f"      note: '{'http://u:p@' * 20_000}'\n"})
+    started = time.monotonic()
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert time.monotonic() - started < 5
+    assert sorted(err.value.problems) == [
+        (f"{tmp_path / 'hosts.yml'}:5: maintcheck_lead holds a value of 200000 characters; "
+        "a value may have at most 65536"),
+        (f"{tmp_path / 'hosts.yml'}:6: note holds a value of 220000 characters; a value may "
+        "have at most 65536")]
+
+
+def test_a_huge_answers_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from maintcheck.session import Options, build
+
+    answers = tmp_path / "answers.yml"
+    answers.write_text("answers:\n" + "  - {id: '1.1', status: yes, by: a}\n" * 40_000)
+    with pytest.raises(InputError) as err:
+        build(Options(inventory=str(ROOT / "inventory" / "local.yml"),
+                      checklist=str(ROOT / "checks" / "checklist.yml"),
+                      reports=str(tmp_path / "r"), phases=frozenset({"pre"}),
+                      answers=str(answers)))
+    assert err.value.problems == [f"{answers}: 1.4 MiB; an answers file may have at most 1 MiB"]
+
+
+def test_control_characters_in_maintcheck_values_are_input_errors(tmp_path: Path) -> None:
+    """An escape sequence in a value would redraw the terminal when a message quotes it."""
+    write(tmp_path, {"hosts.yml": 'all:\n  hosts:\n    a:\n      ansible_connection: local\n'
+                                  '      maintcheck_lead: "Ada\\rverdict: PASSED"\n'
+                                  '      maintcheck_services: ["nginx\\u001b[2K"]\n'
+                                  '      maintcheck_error_rate_query: "sum(x)\\n/ sum(y)"\n'})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    assert sorted(err.value.problems) == [
+        (f"{tmp_path / 'hosts.yml'}:5: maintcheck_lead holds a control character (\\r): it could "
+        "redraw the terminal; remove it"),
+        (f"{tmp_path / 'hosts.yml'}:6: maintcheck_services holds a control character (\\x1b): it "
+        "could redraw the terminal; remove it")]
+
+
+def test_only_secrets_are_sealed(tmp_path: Path) -> None:
+    """Endpoint headers and secret variables are Secrets; a package named like a secret keeps
+    its version as text, for the checks to compare."""
+    from maintcheck.secret import Secret
+
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  hosts:\n    a:\n      ansible_connection: local\n"
+        "      maintcheck_packages: {libsecret-1-0: '0.20.5'}\n"
+        "      maintcheck_http: [{url: 'http://h/', headers: {X-Api-Key: k-1, X-Tenant: acme}}]\n"
+        "      db_password: p-2\n      nested: {token: t-3, plain: x}\n")})
+    a = inventory.load(tmp_path / "hosts.yml").host("a")
+    assert a.expect.packages == {"libsecret-1-0": "0.20.5"}
+    headers = a.expect.http[0]["headers"]
+    assert headers["X-Api-Key"] == Secret("k-1") and headers["X-Tenant"] == "acme"
+    assert a.variables["db_password"] == Secret("p-2")
+    assert a.variables["nested"] == {"token": Secret("t-3"), "plain": "x"}
+    assert a.variables["maintcheck_http"] is a.expect.http

@@ -94,3 +94,29 @@ backend empty
         "api": ["api1", "api2"], "db": ["db1"], "pool": ["node1", "node2", "node3"],
         "pool2": ["web5", "web6"], "empty": [],
     }
+
+
+def test_routing_names_the_server_that_answered_each_request(lb: Haproxy) -> None:
+    """HAProxy's own session counters say which server got each request: web1 gets them all,
+    web2 (DOWN) none, and the finding names web2 with HAProxy's state of it."""
+    from maintcheck import assess_services
+    from maintcheck.probes import routing
+
+    auth = {"auth": (lb.user, lb.password)}
+    before = {s.server: s for s in stats(lb.stats_url, timeout=5, **auth)}
+    assert before["web1"].weight == 1 and before["web1"].out_of_service() is None
+    assert before["web2"].out_of_service() == f"DOWN (L4CON {before['web2'].check_detail})"
+    url = f"http://plain.test:{lb.frontend_port}/"
+    routed = routing.through_frontend(url, f"127.0.0.1:{lb.frontend_port}",
+                                      stats_url=lb.stats_url, servers=["app/web1", "app/web2"],
+                                      timeout=5, stats_options=auth,
+                                      expect_contains="plain backend")
+    assert [r.servers for r in routed] == [("app/web1",)] * 6  # three rounds for each server
+    assert all(r.answer.status == 200 and r.answer.contains_match for r in routed)
+    after = {s.server: s for s in stats(lb.stats_url, timeout=5, **auth)}
+    assert after["web1"].sessions_total == (before["web1"].sessions_total or 0) + 6
+    found = assess_services.routing("lb", routed, ["app/web1", "app/web2"],
+                                    {"url": url, "contains": "plain backend"})
+    assert found == [("app/web2: received none of the 6 requests sent through the frontend "
+                      "(HAProxy's session counter did not move; HAProxy had it "
+                      f"DOWN (L4CON {after['web2'].check_detail})), expected a share")]

@@ -160,7 +160,9 @@ def test_signature_covers_this_runs_report(tmp_path: Path) -> None:
     keys = generate_key(root / "op.key", common_name="Dana Ops", passphrase=None)
     page = run(root, "pre", "--sign-key", str(keys.key), "--sign-cert", str(keys.certificate))
     verified = verify_directory(report_path(root, "pre").parent)
-    assert "pre.html" in verified.files
+    assert report_path(root, "pre").name == "pre.2.html" and "pre.2.html" in verified.files
+    assert [(r.label, r.signer) for r in verified.runs] == [("pre", None),
+                                                            ("pre.2", "CN=Dana Ops")]
     finished = json.loads(report_path(root, "pre").with_suffix(".json").read_text())["finished_at"]
     assert f"{finished.replace('T', ' ')[:-1]} UTC" in verdict_text(page)
 

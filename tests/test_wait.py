@@ -129,3 +129,33 @@ def test_bad_inventory_waits_are_one_usage_error_with_their_lines(
     assert "hosts.yml:9: maintcheck_wait: 7.3 is a manual item" in err, err
     assert "hosts.yml:9: maintcheck_wait: 9.9 is not in" in err, err
     assert "hosts.yml:9: maintcheck_wait: 1.1 is checked before the window" in err, err
+
+
+def test_junit_tells_the_same_story(pytester: pytest.Pytester) -> None:
+    """One testcase per check with its last outcome; retries are properties, not failures; and
+    no warning about record_property under xunit2."""
+    import xml.etree.ElementTree as ET
+
+    project(pytester, appear_after=2)
+    (pytester.path / "checks" / "post" / "test_w.py").write_text(
+        (pytester.path / "checks" / "post" / "test_w.py").read_text().replace(
+            "def test_flag_appears(facts, expect):",
+            "def test_flag_appears(facts, expect, record_property):\n"
+            "    record_property('looked_at', expect.status_file)"))
+    result = pytester.runpytest_subprocess("checks/post", "--no-prompt", "--wait", "8s",
+                                           "-W", "error::pytest.PytestWarning")
+    assert "PytestWarning" not in result.stdout.str() + result.stderr.str()
+    assert "warning" not in result.stdout.lines[-1]
+    suite = ET.parse(pytester.path / "reports" / "W-1" / "post.xml").getroot().find("testsuite")
+    assert suite is not None
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert len(suite.findall("testcase")) == 3 == len(cases)
+    assert suite.get("tests") == "3" and suite.get("failures") == "1"  # 7.2 never passes
+    props = {name: {p.get("name"): p.get("value") for p in case.iter("property")}
+             for name, case in cases.items()}
+    flag = props["test_flag_appears[h1]"]
+    assert flag["outcome"] == "passed" and cases["test_flag_appears[h1]"].find("failure") is None
+    assert int(flag["attempts"]) >= 2 and set(flag["earlier_attempts"].split(", ")) == {"failure"}
+    assert flag["looked_at"].endswith("flag")
+    assert props["test_root_is_empty[h1]"]["outcome"] == "failed"
+    assert props["test_asked"]["outcome"] == "pending"

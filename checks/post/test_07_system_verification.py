@@ -39,11 +39,7 @@ def test_load_balancer_routes_to_every_backend(target, expect, routed, declared,
                                                assess_services) -> None:
     """Requests through this load balancer's frontend reach every declared server again, and
     each answers as declared."""
-    assert assess_services.routing(
-        target.name, routed, [f"{b}/{s}" for b, names in expect.haproxy_backends.items()
-                              for s in names],
-        {"url": expect.lb_url, "status": expect.lb_status, "contains": expect.lb_contains},
-        out_of_rotation=declared.servers) == []
+    assert assess_services.lb_routing(target.name, routed, expect, declared.servers) == []
 
 
 @pytest.mark.checklist("7.1")

@@ -21,7 +21,8 @@ def test_load_balancer_configuration_has_backends(target, expect, runner, probes
     text = runner.run(["cat", expect.haproxy_config]).stdout
     configured = probes.haproxy.config_backends(text)
     running = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"],
-                                   on_retry=http_options["on_retry"])
+                                   on_retry=http_options["on_retry"],
+                                   credentials=http_options["credentials"])
     assert assess_services.backends_configured(target.name, configured,
                                                expect.haproxy_backends, running) == []
     assert assess_services.backends_up(target.name, running, expect.haproxy_backends,

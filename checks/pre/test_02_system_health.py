@@ -59,6 +59,7 @@ def test_load_balancer_backends_up(target, expect, probes, assess_services, decl
                                    http_options) -> None:
     """HAProxy's stats show every declared backend server UP, READY and weighted."""
     servers = probes.haproxy.stats(expect.haproxy_stats_url, timeout=http_options["timeout"],
-                                   on_retry=http_options["on_retry"])
+                                   on_retry=http_options["on_retry"],
+                                   credentials=http_options["credentials"])
     assert assess_services.backends_up(target.name, servers, expect.haproxy_backends,
                                        declared.servers) == []

@@ -200,6 +200,16 @@ def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
     return Findings(host, found)
 
 
+def lb_routing(host: str, observed: Sequence[Routed], expect: Mapping[str, Any],
+               out_of_rotation: Iterable[str] = ()) -> Findings:
+    """:func:`routing` of ``lb_url`` to every server of ``haproxy_backends``, each answer
+    judged by ``lb_status`` and ``lb_contains`` (5.4 during the window, 7.1 after it)."""
+    servers = [f"{b}/{s}" for b, names in expect["haproxy_backends"].items() for s in names]
+    spec = {"url": expect["lb_url"], "status": expect["lb_status"],
+            "contains": expect["lb_contains"]}
+    return routing(host, observed, servers, spec, out_of_rotation)
+
+
 def routing(host: str, observed: Sequence[Routed], servers: Iterable[str],
             spec: Mapping[str, Any], out_of_rotation: Iterable[str] = ()) -> Findings:
     """Requests sent through ``host``'s frontend: every declared server received some, and
@@ -207,8 +217,11 @@ def routing(host: str, observed: Sequence[Routed], servers: Iterable[str],
     found = []
     got = {s for r in observed for s in r.servers}
     for server in sorted(set(servers) - got - set(out_of_rotation)):
+        states = list(dict.fromkeys(r.states[server] for r in observed if server in r.states))
+        shown = f"; HAProxy had it {', then '.join(states)}" if states else ""
         found.append(f"{server}: received none of the {len(observed)} requests sent through "
-                     f"the frontend (HAProxy's session counter did not move), expected a share")
+                     f"the frontend (HAProxy's session counter did not move{shown}), expected "
+                     "a share")
     for r in observed:
         by = ", ".join(r.servers) or "no declared server"
         found += http_answer(host, r.answer, {**spec, "name": f"{spec['url']} served by {by}"})

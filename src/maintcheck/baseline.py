@@ -42,8 +42,13 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         "load_per_cpu": round(facts.load5 / max(1, facts.cpus), 2),
         "endpoints": {}, "certificates": {},
     }
+    from maintcheck.probes._client import split_userinfo  # requests: only with endpoints
+
     for spec in host.expect.http:
-        snap["endpoints"][spec["url"]] = endpoint_state(spec, http_options)
+        # keyed by the URL without its credentials: the saved baseline holds none, and post
+        # finds the same key for the same endpoint
+        key = split_userinfo(spec["url"])[0]
+        snap["endpoints"][key] = endpoint_state(spec, http_options)
     for spec in host.expect.tls:
         key = f"{spec['server_name']}@{spec['address']}"
         snap["certificates"][key] = certificate_state(spec, http_options)
@@ -315,6 +320,7 @@ def impact_table(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[st
     rows += [(f"disk % {m}", v, now["disk_percent"].get(m)) for m, v in was["disk_percent"].items()]
     rows += [(f"latency ms {u}", v.get("latency_ms"), now["endpoints"].get(u, {}).get("latency_ms"))
              for u, v in was["endpoints"].items()]
+    unobserved = {f"latency ms {u}" for u, v in now["endpoints"].items() if v.get("unobserved")}
     if "replication" in was:
         rows.append(("replication lag s", was["replication"].get("lag_seconds"),
                      now.get("replication", {}).get("lag_seconds")))
@@ -323,12 +329,20 @@ def impact_table(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[dict[st
                      count_firing(now.get("alerts", {}))))
     return [{"metric": name, "before": b, "after": a,
              "delta": round(a - b, 2) if isinstance(a, (int, float)) and isinstance(
-                 b, (int, float)) else None} for name, b, a in rows]
+                 b, (int, float)) else None, **({"unobserved": True} if name in unobserved
+                                                else {})} for name, b, a in rows]
 
 
 def missing_now(table: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The metrics of an :func:`impact_table` measured before the window and not now."""
-    return [row["metric"] for row in table if row["before"] is not None and row["after"] is None]
+    """The metrics of an :func:`impact_table` measured before the window and not now: the
+    system answers wrongly or not at all. When the only ones missing are those maintcheck
+    could not look at now (no connection within the timeout), that is :class:`MissingData`
+    (ERROR), not a finding."""
+    rows = [row for row in table if row["before"] is not None and row["after"] is None]
+    missing = [row["metric"] for row in rows if not row.get("unobserved")]
+    if rows and not missing:
+        raise MissingData(f"could not look now at: {', '.join(r['metric'] for r in rows)}")
+    return missing
 
 
 def count_firing(state: Mapping[str, Any]) -> int | None:

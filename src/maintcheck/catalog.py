@@ -30,6 +30,8 @@ class Item:
     phase: str
     kind: str
     maintenance_type: str | None
+    # a manual item the operator may answer "skip" and still be done (e.g. "if required")
+    skippable: bool = False
 
     @property
     def automated(self) -> bool:
@@ -131,8 +133,15 @@ def section_items(section: Any, lines: dict[str, list[int]], problems: list[str]
             problems.append(f"{where}: item {item_id} kind must be one of {KINDS}, got {kind!r}")
         if not raw.get("title"):
             problems.append(f"{where}: item {item_id} has no title")
+        skippable = raw.get("skippable", False)
+        if not isinstance(skippable, bool):
+            problems.append(f"{where}: item {item_id} skippable must be true or false, "
+                            f"got {skippable!r}")
+        elif skippable and kind == "automated":
+            problems.append(f"{where}: item {item_id} is automated; only a manual item's "
+                            "answer can be skip")
         items.append(Item(item_id, str(raw.get("title", "")), int(str(number)), title, str(phase),
-                          str(kind), mtype))
+                          str(kind), mtype, skippable is True))
     return items
 
 

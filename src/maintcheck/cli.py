@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
-from maintcheck import mdimport, project, signing, team
+from maintcheck import exitcodes, mdimport, project, signing, team
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
 from maintcheck.schema import VARIABLES
@@ -105,7 +105,8 @@ def init(args: argparse.Namespace) -> int:
 def keygen(args: argparse.Namespace) -> int:
     """Make an operator key: a self-signed certificate, or a CSR for the organisation's CA."""
     passphrase = read_passphrase(args.passphrase_env, confirm=True) if args.encrypt else None
-    files = signing.generate_key(Path(args.key), common_name=args.name, passphrase=passphrase,
+    files = signing.generate_key(Path(args.key).expanduser(), common_name=args.name,
+                                 passphrase=passphrase,
                                  self_signed=not args.csr, days=args.days)
     print(f"key: {files.key} (mode 0600{', encrypted' if passphrase else ''})")
     if files.certificate:
@@ -116,18 +117,53 @@ def keygen(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    """Check the signature, every artefact's hash and the signer's certificate."""
+    """Check every run's signature and hashes, and whether a trust anchor establishes each
+    signer: VERIFIED (0) only then."""
+    pins = [signing.read_pin(p) for p in args.signer]
     try:
-        verified = signing.verify_directory(Path(args.directory),
-                                            ca_path=Path(args.ca) if args.ca else None)
+        verified = signing.verify_directory(
+            Path(args.directory), ca_path=Path(args.ca) if args.ca else None, pins=pins,
+            tsa_ca_path=Path(args.tsa_ca) if args.tsa_ca else None)
     except signing.VerificationError as exc:
         print(f"NOT VERIFIED: {exc}", file=sys.stderr)
-        return 1
-    print(f"verified: {len(verified.files)} file(s) in {args.directory}")
-    print(f"signed by: {verified.signer}")
-    print(f"signed at: {verified.signed_at}")
-    print(f"trust: {verified.trust}")
-    return 0
+        return exitcodes.NOT_VERIFIED
+    for line in describe(verified):
+        print(line)
+    if verified.established:
+        print(f"VERIFIED: {len(verified.files)} file(s) in {args.directory}, every signer "
+              "established by " + ("--ca and --signer" if args.ca and pins
+                                   else "--ca" if args.ca else "--signer"))
+        return exitcodes.VERIFIED
+    print(f"INTACT, SIGNER NOT ESTABLISHED: {len(verified.files)} file(s) in {args.directory} "
+          "match their signatures, but nothing says who may sign. Compare each fingerprint "
+          "above with the signer's, out of band, then run: maintcheck verify "
+          f"{args.directory} " + " ".join(f"--signer {f}" for f in sorted(
+              {str(r.fingerprint) for r in verified.signed})) + " (or --ca ORG-CA.pem)")
+    return exitcodes.SIGNER_NOT_ESTABLISHED
+
+
+def describe(verified: signing.Verified) -> list[str]:
+    """One line per run: who signed it, when, with what fingerprint, and what establishes them."""
+    lines = []
+    for run in verified.runs:
+        latest = (" (latest complete " + run.phase + " run)"
+                  if verified.latest_complete.get(run.phase) == run.label else "")
+        if run.signer is None:
+            lines.append(f"run {run.label}{latest}: NOT SIGNED; its files are covered by a "
+                         "later run's signature")
+            continue
+        kind = "self-signed" if run.self_signed else "CA-issued"
+        lines.append(f"run {run.label}{latest}: signed by {run.signer} at "
+                     f"{run.signed_at:%Y-%m-%dT%H:%M:%SZ} (the signer's clock)")
+        lines.append(f"  {kind} certificate, SHA-256 fingerprint {run.fingerprint}")
+        lines.append(f"  trust: {run.anchor or 'not established (no --ca or --signer given)'}")
+        if run.timestamped_at is not None:
+            lines.append(f"  timestamped at {run.timestamped_at:%Y-%m-%dT%H:%M:%SZ} by "
+                         f"{run.timestamp_authority}" + (
+                             ", checked with --tsa-ca: the certificate was judged then"
+                             if run.timestamp_trusted else
+                             " (not checked: give --tsa-ca to judge the certificate then)"))
+    return lines
 
 
 def read_passphrase(env: str, *, confirm: bool) -> bytes:
@@ -172,7 +208,9 @@ def parser() -> argparse.ArgumentParser:
     starter.add_argument("directory", help="a new (or empty) folder")
     starter.set_defaults(func=init)
     gen = sub.add_parser("keygen", help="make an operator signing key")
-    gen.add_argument("--key", default="operator.key", help="where to write the key (0600)")
+    gen.add_argument("--key", default=str(signing.DEFAULT_KEY),
+                     help="where to write the key (0600; its folder is made 0700); default "
+                     f"{signing.DEFAULT_KEY}, where every run looks for it")
     gen.add_argument("--name", required=True, help="the operator's name, for the certificate")
     gen.add_argument("--csr", action="store_true",
                      help="write a CSR for the organisation's CA instead of a self-signed cert")
@@ -183,7 +221,13 @@ def parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=keygen)
     check = sub.add_parser("verify", help="verify a signed evidence folder")
     check.add_argument("directory", help="reports/<change>/")
-    check.add_argument("--ca", help="the organisation's CA certificate (PEM)")
+    check.add_argument("--ca", help="the organisation's CA certificate(s) (PEM): each signer "
+                       "must chain to one")
+    check.add_argument("--signer", action="append", default=[],
+                       help="a signer to trust: their certificate (PEM) or its SHA-256 "
+                       "fingerprint (repeatable; pins a self-signed signer)")
+    check.add_argument("--tsa-ca", help="the timestamping authority's CA (PEM): check each "
+                       "run's RFC 3161 token and judge its signer at the token's time")
     check.set_defaults(func=verify)
     return top
 
@@ -209,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (InputError, signing.SigningError) as exc:
         print(f"maintcheck: {exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     except BrokenPipeError:  # `maintcheck checklist | head`
         sys.stderr.close()
         return 0

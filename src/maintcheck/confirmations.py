@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,10 @@ ANSWER_KEYS = ("id", "status", "by", "note", "expires", "at")
 # YAML 1.1 reads a bare yes/no as a boolean
 BOOL_STATUS = {True: "yes", False: "no"}
 SHORT = {"y": "yes", "yes": "yes", "n": "no", "no": "no", "s": "skip", "skip": "skip"}
+# clocks of the machine that wrote an answer and of this one may differ a little
+CLOCK_SKEW = timedelta(minutes=5)
+# a confirmation older than this is not about this change's window
+OLDEST_ANSWER = timedelta(days=366)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,13 @@ def read_answer(node: yaml.Node, catalog: Catalog, now: datetime, source: str,
     at_time = parse_time(at) if at is not None else None
     if at is not None and at_time is None:
         problems.append(f"{where}: at {at!r} is not an ISO 8601 time with a zone")
+    elif at_time is not None and at_time > now + CLOCK_SKEW:
+        problems.append(f"{where}: the answer for {item_id} is dated {utc_stamp(at_time)}, "
+                        f"after now ({utc_stamp(now)}); a confirmation cannot come from the "
+                        "future")
+    elif at_time is not None and at_time < now - OLDEST_ANSWER:
+        problems.append(f"{where}: the answer for {item_id} is dated {utc_stamp(at_time)}, "
+                        f"more than {OLDEST_ANSWER.days} days ago; it is not about this change")
     if len(problems) > before:
         return None
     return Confirmation(item_id, str(status), by, utc_stamp(at_time or now),
@@ -138,8 +149,13 @@ def read_answer(node: yaml.Node, catalog: Catalog, now: datetime, source: str,
 
 
 def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
-           say: Callable[[str], None], clock: Callable[[], datetime]) -> dict[str, Confirmation]:
-    """Ask the operator about each item: yes, no or skip, and an optional note."""
+           say: Callable[[str], None], clock: Callable[[], datetime],
+           record: Callable[[Confirmation], None] = lambda answer: None,
+           ) -> dict[str, Confirmation]:
+    """Ask the operator about each item: yes, no or skip, and an optional note.
+
+    ``record`` gets each answer as soon as it is given, so none is lost to a Ctrl-C later.
+    """
     answers: dict[str, Confirmation] = {}
     items = list(items)
     if items:
@@ -158,4 +174,5 @@ def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
         note = ask("  note (optional): ").strip()
         answers[item.id] = Confirmation(item.id, status, operator, utc_stamp(clock()), note,
                                         "prompt")
+        record(answers[item.id])
     return answers

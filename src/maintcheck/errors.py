@@ -3,6 +3,34 @@ declared), ERROR (maintcheck could not look), or bad user input."""
 
 from __future__ import annotations
 
+import re
+
+# C0 and C1 controls, DEL, Unicode line/paragraph separators and bidi overrides: a terminal
+# obeys them, and an inventory string holding one could draw lines of its own
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+CONTROL_OR_NEWLINE = re.compile(CONTROL.pattern[:-1] + r"\n\t]")
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` with control characters shown as escapes: ``printable("a\\nb") == "a\\\\nb"``.
+
+    An inventory string printed to a terminal cannot move the cursor, clear a line or start a
+    line of its own (a host named ``x\\nverdict: PASSED``). ``newlines=True`` keeps line breaks
+    and tabs, for text made of lines.
+    """
+    pattern = CONTROL if newlines else CONTROL_OR_NEWLINE
+    return pattern.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+
+
+MEMORY_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
+
+
+def shown(text: str) -> str:
+    """Text of a report (a traceback, a message), fit for a terminal and an artefact: control
+    characters escaped (line breaks kept) and no memory address (``<X object at 0x7f..>``
+    reads ``<X>``)."""
+    return printable(MEMORY_ADDRESS.sub("", text), newlines=True)
+
 
 class MaintcheckError(Exception):
     """Base of every maintcheck exception."""
@@ -46,6 +74,6 @@ class InputError(MaintcheckError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
+        lines = "\n".join(f"  - {printable(p)}" for p in problems)
         noun = "problem" if len(problems) == 1 else "problems"
         super().__init__(f"{source}: {len(problems)} {noun}:\n{lines}")

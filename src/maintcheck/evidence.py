@@ -7,7 +7,7 @@ give the same bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +53,21 @@ def item_state(outcomes: list[Outcome]) -> str:
     return next(w for w in WEIGHT if w in present)
 
 
-def verdict(states: list[str]) -> str:
-    """PASSED, FAILED, ERROR or INCOMPLETE for a run, from its item states."""
+def verdict(states: list[str], *, unfinished: bool = False) -> str:
+    """PASSED, FAILED, ERROR or INCOMPLETE for a run, from its item states.
+
+    ``unfinished``: the run is partial, or a manual item that may not be skipped was skipped;
+    it is then INCOMPLETE at best, never PASSED.
+    """
     for state in ("failed", "error", "pending", "not yet automated", "not run"):
         if state in states:
             return VERDICTS[state]
-    return "PASSED"
+    return "INCOMPLETE" if unfinished else "PASSED"
+
+
+def skipped_not_done(item: Item, outcomes: list[Outcome]) -> bool:
+    """A manual item answered skip that the catalog does not mark skippable: not done."""
+    return not item.skippable and any(o.manual and o.outcome == "skipped" for o in outcomes)
 
 
 @dataclass
@@ -79,8 +88,13 @@ class Evidence:
         return {i.id: item_state([o for o in self.outcomes if o.item == i.id])
                 for i in self.items(phases)}
 
-    def render(self, *, phases: set[str], meta: Mapping[str, Any]) -> dict[str, Any]:
-        """The whole evidence document for a run (meta: change, inventory, times, ...)."""
+    def render(self, *, phases: set[str], meta: Mapping[str, Any],
+               narrowed_by: Sequence[str] = ()) -> dict[str, Any]:
+        """The whole evidence document for a run (meta: change, inventory, times, ...).
+
+        ``narrowed_by``: what made the run partial (``-k backup``, ``--limit web``); a partial
+        run's verdict is never PASSED.
+        """
         items = []
         states = self.states(phases)
         unchecked = []  # items no automated check answers for: the operator does
@@ -102,8 +116,9 @@ class Evidence:
         for o in self.outcomes:
             counts[o.outcome] += 1
         counts["not run"] = sum(1 for s in states.values() if s == "not run")
-        pending = sorted((i for i, s in states.items() if s == "pending"),
-                         key=lambda x: tuple(int(p) for p in x.split(".")))
+        pending = sorted((i for i, s in states.items() if s == "pending"), key=_by_id)
+        not_done = sorted((i.id for i in self.items(phases) if skipped_not_done(
+            i, [o for o in self.outcomes if o.item == i.id])), key=_by_id)
         doc = dict(meta)
         doc.update({
             "warnings": warnings(self.outcomes),
@@ -112,8 +127,10 @@ class Evidence:
             "items": items,
             "summary": {"outcomes": counts, "items": {s: list(states.values()).count(s)
                                                       for s in sorted(set(states.values()))},
-                        "pending_items": pending, "without_automated_check": unchecked},
-            "verdict": verdict(list(states.values())),
+                        "pending_items": pending, "skipped_not_skippable": not_done,
+                        "without_automated_check": unchecked},
+            "selection": {"partial": bool(narrowed_by), "narrowed_by": list(narrowed_by)},
+            "verdict": verdict(list(states.values()), unfinished=bool(narrowed_by or not_done)),
             "confirmations": [c.as_dict() for _, c in sorted(self.confirmations.items())],
         })
         return self.redactor.value(doc)  # type: ignore[no-any-return]
@@ -126,6 +143,10 @@ def warnings(outcomes: list[Outcome]) -> list[dict[str, str]]:
              for o in outcomes for k, v in o.observed if k == "warnings" for w in v or ()]
     return sorted(found, key=lambda w: (tuple(int(p) for p in w["item"].split(".")
                                               if p.isdigit()), w["host"], w["warning"]))
+
+
+def _by_id(item_id: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in item_id.split("."))
 
 
 def dumps(document: Mapping[str, Any]) -> str:

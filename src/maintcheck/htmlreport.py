@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from maintcheck import runs
 from maintcheck.catalog import Catalog
 from maintcheck.evidence import WEIGHT
 from maintcheck.session import Run
@@ -103,10 +104,31 @@ def render_verdict(document: Mapping[str, Any]) -> str:
         *(f"retried once: {retry_line(r)}" for r in document.get("connection_retries", [])),
         *(f"warning: {w['item']} {on_host(w['host'], w['warning'])}"
           for w in document.get("warnings", [])),
+        *run_lines(document),
     ]
     return (f'<div id="maintcheck-verdict" class="mc-verdict mc-{escape(verdict)}">'
             f'<div class="mc-big">{escape(verdict)}</div>'
             + "".join(f"<p>{escape(line)}</p>" for line in lines) + "</div>")
+
+
+def run_lines(document: Mapping[str, Any]) -> list[str]:
+    """Which run this is, whether it was partial, and who signs it (or NOT SIGNED)."""
+    run, seal = document.get("run"), document.get("seal")
+    if not run or not seal:
+        return []  # evidence written before runs had their own files
+    selection = document.get("selection", {})
+    latest = run["latest_complete"]
+    lines = [f"run {run['label']}"
+             + (f" (partial: {', '.join(selection['narrowed_by'])})"
+                if selection.get("partial") else "")
+             + (f"; latest complete {document['phase']} run: {latest}" if latest
+                else f"; no complete {document['phase']} run yet")]
+    if seal["signed"]:
+        lines.append(f"signed by {seal['signer']} at {utc(seal['signed_at'])} (the signer's "
+                     f"clock), SHA-256 fingerprint {seal['fingerprint']}")
+    else:
+        lines.append("NOT SIGNED: no operator key; `maintcheck keygen` makes one")
+    return lines
 
 
 def retry_line(row: Mapping[str, Any]) -> str:
@@ -216,7 +238,8 @@ def signoff_values(document: Mapping[str, Any],
     values["window"] = window(change["window"]) if change["window"] else "not given"
     values["pre_signoff"] = (
         signed_off(document) if "pre" in phases
-        else f"{signed_off(pre)} (from pre.json)" if pre else "no pre-maintenance run on record")
+        else f"{signed_off(pre)} (from {pre.get('run', {}).get('label', 'pre')}.json)" if pre
+        else "no pre-maintenance run on record")
     values["post_signoff"] = signed_off(document) if "post" in phases else "pending"
     values["date_completed"] = utc(document["finished_at"]) if "post" in phases else ""
     return values
@@ -325,7 +348,8 @@ class HtmlReport:
     def earlier(self, phase: str) -> dict[str, Any] | None:
         """An earlier phase's evidence of this change, for the sign-off block."""
         try:
-            document = json.loads(self.run.report_dir.joinpath(f"{phase}.json").read_text())
+            label = runs.latest_complete(self.run.report_dir, phase) or phase
+            document = json.loads(self.run.report_dir.joinpath(f"{label}.json").read_text())
         except (OSError, ValueError):
             return None
         value = self.run.redactor.value(document)

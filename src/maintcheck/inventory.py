@@ -6,21 +6,32 @@ thresholds) is collected with its file and line, and raised once as :class:`Inpu
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
+import io
 import os
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from maintcheck.errors import InputError
-from maintcheck.redact import Vaulted
+from maintcheck.connection import CONNECTION_VARS, Connection, connection_of
+from maintcheck.errors import CONTROL, InputError, printable
+from maintcheck.redact import (
+    COMMAND_LINE_VARS,
+    Redactor,
+    Vaulted,
+    command_line_secrets,
+    is_secret_name,
+)
 from maintcheck.schema import BY_NAME, ITEM_ID, PREFIX, Var, parse_duration
+from maintcheck.secret import Secret
 
 # ansible reads its settings once, at import: a source it cannot parse must fail, not warn
 os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
@@ -28,6 +39,12 @@ os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
 os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
 os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,yaml,ini,auto")
 
+# Limits on input (README, "Limits"): refused at once, before ansible reads anything
+# ansible-core reads about 4 MiB of hosts in 16 s here: beyond 1 MiB the run says it is reading
+MAX_INVENTORY_BYTES = 8 * 1024 * 1024  # every file of the inventory together
+NOTICE_BYTES = 1024 * 1024
+MAX_INVENTORY_FILES = 10_000
+MAX_VALUE_CHARS = 64 * 1024  # one string value, anywhere in a host's variables
 PERCENT_VARS = ("disk_max_percent", "inode_max_percent", "memory_max_percent")
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
 # ansible's own variables, not the inventory's
@@ -61,9 +78,12 @@ class Expectations(Mapping[str, Any]):
         return len(self._values)
 
     def __repr__(self) -> str:
-        # stable across runs and free of values (some are secrets): a failing check's
-        # introspection must not print a memory address or a password into the evidence
-        return f"Expectations({len(self._values)} variables)"
+        # pytest prints a failing check's arguments (-l): never a value, secrets among them
+        # a team's variable (not in BY_NAME) is never listed: its default is not known here
+        set_here = sorted(k for k, v in self._values.items()
+                          if v != getattr(BY_NAME.get(PREFIX + k), "default", v)
+                          and not (isinstance(v, Secret) and not v))
+        return f"Expectations({len(self._values)} variables, set: {', '.join(set_here) or '-'})"
 
 
 @dataclass(frozen=True)
@@ -82,9 +102,14 @@ class Host:
     variables: Mapping[str, Any] = field(repr=False, compare=False)
     # ansible_ssh_common_args + ansible_ssh_extra_args (a ProxyJump, say), after maintcheck's own
     ssh_args: tuple[str, ...] = field(default=(), compare=False)
+    become_user: str | None = None  # sudo's -u; None: root
 
     def __str__(self) -> str:
         return self.name
+
+    def __repr__(self) -> str:
+        # its ssh arguments may hold a password (sshpass -p): pytest -l prints this
+        return f"Host({self.name!r}, {self.address}:{self.port})"
 
 
 @dataclass(frozen=True)
@@ -119,28 +144,77 @@ def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
-    problems = syntax_problems(source)
+    problems, size = size_problems(source)
     if problems:
         raise InputError(str(source), problems)
-    manager, variables = read_with_ansible(source)
+    if size > NOTICE_BYTES:  # a large inventory takes ansible seconds: say so, not hang silently
+        sys.stderr.write(f"maintcheck: reading the inventory {source} ({size / 2**20:.1f} MiB) "
+                         "with ansible-core...\n")
+    redactor = Redactor()
+    problems = syntax_problems(source, redactor)
+    if problems:
+        raise InputError(str(source), [redactor.text(p) for p in problems])
+    manager, variables = read_with_ansible(source, redactor)
     known = {**BY_NAME, **{v.full_name: v for v in extra}}
     hosts: list[Host] = []
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
+        too_long = long_values(host_vars)
+        if too_long:  # refused before anything else reads them
+            found.update(dict.fromkeys(too_long))
+            continue
         expect, host_problems = validate(host_vars, known)
-        ssh_args, ssh_problems = ssh_args_of(host_vars)
-        for problem in host_problems + ssh_problems:
+        connection, connection_problems = connection_of(
+            str(name), host_vars, host_vars.get("_origins", {}), origin(name))
+        for problem in host_problems + connection_problems:
             found[problem] = None
-        hosts.append(make_host(name, host_vars, groups, expect, ssh_args))
-    if not hosts:
+        hosts.append(make_host(name, host_vars, groups, expect, connection))
+    if not variables:
         found["the inventory has no hosts"] = None
-    if found:
-        raise InputError(str(source), list(found))
+    if found:  # a value quoted back may be a secret (a password given as a list, say)
+        raise InputError(str(source), [redactor.text(p) for p in found])
 
     def pattern_hosts(pattern: str) -> list[str]:
         return [h.name for h in manager.get_hosts(pattern)]
 
     return Inventory(source, digest(source), tuple(hosts), pattern_hosts)
+
+
+def size_problems(source: Path) -> tuple[list[str], int]:
+    """An inventory too large to read in seconds (refused before it is read), and its size."""
+    files = inventory_files(source)
+    if len(files) > MAX_INVENTORY_FILES:
+        return [f"{len(files)} files; an inventory may have at most {MAX_INVENTORY_FILES}"], 0
+    sizes = {f: f.stat().st_size for f in files}
+    total = sum(sizes.values())
+    if total <= MAX_INVENTORY_BYTES:
+        return [], total
+    largest = max(sizes, key=lambda f: sizes[f])
+    return [(f"{total / 2**20:.1f} MiB in {len(files)} files (the largest: {largest}, "
+            f"{sizes[largest] / 2**20:.1f} MiB); an inventory may have at most "
+            f"{MAX_INVENTORY_BYTES // 2**20} MiB")], total
+
+
+def long_values(host_vars: Mapping[str, Any]) -> list[str]:
+    """Every string value longer than :data:`MAX_VALUE_CHARS`, with its place."""
+    origins: Mapping[str, str] = host_vars.get("_origins", {})
+    found = []
+    for key, value in host_vars.items():
+        if key == "_origins":
+            continue
+        todo = [value]
+        while todo:
+            v = todo.pop()
+            if isinstance(v, str) and len(v) > MAX_VALUE_CHARS:
+                where = origins.get(key) or origin(v) or "inventory"
+                found.append(f"{where}: {key} holds a value of {len(v)} characters; a value "
+                             f"may have at most {MAX_VALUE_CHARS}")
+                break
+            if isinstance(v, Mapping):
+                todo += list(v.values())
+            elif isinstance(v, (list, tuple)):
+                todo += list(v)
+    return found
 
 
 def inventory_files(source: Path) -> list[Path]:
@@ -173,15 +247,23 @@ class _TolerantLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: i
     """Safe YAML that accepts Ansible's tags (``!vault``, ``!unsafe``) as plain values."""
 
 
-_TolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+# a vault value keeps its ciphertext, so that ansible's own messages can be masked
+_TolerantLoader.add_multi_constructor("!", lambda loader, suffix, node: Vaulted(
+    node.value) if suffix == "vault" and isinstance(node, yaml.ScalarNode) else None)
 
 
-def syntax_problems(source: Path) -> list[str]:
-    """YAML syntax errors in every YAML file of the inventory, each with file and line."""
+def syntax_problems(source: Path, redactor: Redactor | None = None) -> list[str]:
+    """YAML syntax errors in every YAML file of the inventory, each with file and line.
+
+    ``redactor`` learns the secrets the files hold, read as plain YAML (or INI ``key=value``),
+    before ansible reads them: ansible's own warnings and errors quote inventory lines.
+    """
     problems = []
     for file in inventory_files(source):
         if file.suffix not in YAML_SUFFIXES and not (file.parent.name.endswith("_vars")
                                                      and file.suffix == ""):
+            if redactor is not None:
+                learn_ini(file, redactor)
             continue
         try:
             text = file.read_text(encoding="utf-8")
@@ -190,7 +272,9 @@ def syntax_problems(source: Path) -> list[str]:
                                 "vault data; encrypt single values instead (`ansible-vault "
                                 "encrypt_string`): maintcheck reads those as ***")
                 continue
-            yaml.load(text, Loader=_TolerantLoader)
+            data = yaml.load(text, Loader=_TolerantLoader)
+            if redactor is not None and isinstance(data, Mapping):
+                redactor.learn(data)
         except UnicodeDecodeError:
             problems.append(f"{file}: not UTF-8 text")
         except yaml.MarkedYAMLError as exc:
@@ -204,8 +288,46 @@ def syntax_problems(source: Path) -> list[str]:
     return problems
 
 
-def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
+def learn_ini(file: Path, redactor: Redactor) -> None:
+    """Teach ``redactor`` the secrets of an INI inventory's ``key=value`` words."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # syntax_problems or ansible says what is wrong with it
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            words = line.split()
+        redactor.learn(dict(w.split("=", 1) for w in words if "=" in w))
+
+
+@contextlib.contextmanager
+def ansible_says(redactor: Redactor) -> Iterator[None]:
+    """What ansible prints while it reads (warnings that quote inventory lines) reaches the
+    terminal through ``redactor``, after it."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            yield
+    finally:
+        if said.getvalue():
+            sys.stderr.write(redactor.text(said.getvalue()))
+
+
+def read_with_ansible(source: Path, redactor: Redactor | None = None
+                      ) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
     """Hosts, their merged variables and groups, exactly as ansible-core resolves them."""
+    from ansible.utils.display import Display
+
+    Display()  # set up (it patches the real stdout and stderr) before they are redirected
+    red = redactor if redactor is not None else Redactor()
+    with ansible_says(red):
+        return _read_with_ansible(source, red)
+
+
+def _read_with_ansible(source: Path, redactor: Redactor
+                       ) -> tuple[Any, list[tuple[str, dict[str, Any], list[str]]]]:
     from ansible import constants
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
@@ -233,10 +355,10 @@ def read_with_ansible(source: Path) -> tuple[Any, list[tuple[str, dict[str, Any]
             merged.update({k: v for k, v in sealed.items() if k not in merged
                            and not k.startswith(("ansible_", *MAGIC_VARS))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
-                                  if k.startswith(PREFIX) or k in SSH_ARG_VARS}
+                                  if k.startswith(PREFIX) or k in CONNECTION_VARS}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
     except AnsibleError as exc:
-        raise InputError(str(source), [ansible_message(exc)]) from None
+        raise InputError(str(source), [redactor.text(ansible_message(exc))]) from None
     return manager, result
 
 
@@ -330,54 +452,26 @@ def ansible_message(exc: BaseException) -> str:
     return ": ".join(parts)
 
 
-SSH_ARG_VARS = ("ansible_ssh_common_args", "ansible_ssh_extra_args")
-# ssh flags that would change how maintcheck connects or what it runs
-SSH_FLAGS_REFUSED = frozenset({"-G", "-M", "-N", "-f", "-t", "-tt", "-W", "-O", "-S"})
-
-
-def ssh_args_of(host_vars: Mapping[str, Any]) -> tuple[tuple[str, ...], list[str]]:
-    """The inventory's extra ssh arguments, split as a shell would, and what is wrong with them.
-
-    They come after maintcheck's own options, and ssh keeps the first value it is given: a
-    ProxyJump is used, while ``-o StrictHostKeyChecking=no`` (common in inventories written
-    for Ansible) cannot turn host key checking off.
-    """
-    origins: Mapping[str, str] = host_vars.get("_origins", {})
-    args: list[str] = []
-    problems = []
-    for var in SSH_ARG_VARS:
-        value = host_vars.get(var)
-        if value in (None, ""):
-            continue
-        where = origins.get(var) or "inventory"
-        try:
-            words = shlex.split(str(value))
-        except ValueError as exc:
-            problems.append(f"{where}: {var}: {exc}")
-            continue
-        problems += [f"{where}: {var}: ssh {word} would change how maintcheck connects or what "
-                     "it runs: remove it" for word in words if word in SSH_FLAGS_REFUSED]
-        args += words
-    return tuple(args), problems
-
-
 def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
-              expect: Expectations, ssh_args: tuple[str, ...] = ()) -> Host:
-    connection = host_vars.get("ansible_connection")
-    local = connection == "local"
+              expect: Expectations, connection: Connection) -> Host:
     return Host(
         name=plain(name),  # ansible's tagged str cannot cross to pytest-xdist workers' reports
-        address=str(host_vars.get("ansible_host") or name),
-        port=int(host_vars.get("ansible_port") or 22),
-        user=host_vars.get("ansible_user") or None,
-        identity=(host_vars.get("ansible_ssh_private_key_file")
-                  or host_vars.get("ansible_private_key_file") or None),
-        become=truthy(host_vars.get("ansible_become", False)),
-        local=local,
+        address=plain(connection.address),
+        port=connection.port,
+        user=plain(connection.user),
+        identity=plain(connection.identity),
+        become=connection.become,
+        local=connection.local,
         groups=tuple(groups),
         expect=expect,
-        variables={k: v for k, v in host_vars.items() if k != "_origins"},
-        ssh_args=ssh_args,
+        # the maintcheck_ variables as expect holds them; the others sealed by their names
+        variables={k: expect[k[len(PREFIX):]] if k.startswith(PREFIX) and k[len(PREFIX):] in expect
+                   else sealed(
+            v, whole=is_secret_name(k, expect.secret_vars) or (
+                k in COMMAND_LINE_VARS and isinstance(v, str) and bool(command_line_secrets(v))),
+            declared=expect.secret_vars) for k, v in host_vars.items() if k != "_origins"},
+        ssh_args=tuple(plain(list(connection.ssh_args))),
+        become_user=plain(connection.become_user),
     )
 
 
@@ -402,13 +496,59 @@ def validate(host_vars: Mapping[str, Any], known: Mapping[str, Var] = BY_NAME
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{where}: unknown variable {key}{hint}")
             continue
-        problem = type_problem(spec, value)
+        problem = type_problem(spec, value) or control_problem(value)
         if problem:
             problems.append(f"{where}: {key} {problem}")
             continue
-        values[spec.name] = value
+        values[spec.name] = (Secret(value) if spec.secret and isinstance(value, str)
+                             else sealed_headers(value))
+    for spec in known.values():  # a secret variable is a Secret even when not set
+        if spec.secret and not isinstance(values[spec.name], Secret):
+            values[spec.name] = Secret(str(values[spec.name] or ""))
     problems += threshold_problems(values, origins)
     return Expectations(values, origins), problems
+
+
+def sealed(value: Any, *, whole: bool = False, declared: Iterable[str] = ()) -> Any:
+    """The value with every secret in it carried as a :class:`~maintcheck.secret.Secret`: the
+    whole of it when ``whole``, else each value under a secret-looking key (an endpoint's
+    ``Authorization`` header), at any depth."""
+    if whole and isinstance(value, str) and not isinstance(value, Vaulted):
+        return Secret(value) if value else value
+    if isinstance(value, Mapping):
+        return {k: sealed(v, whole=is_secret_name(str(k), declared), declared=declared)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [sealed(v, declared=declared) for v in value]
+    return value
+
+
+def sealed_headers(value: Any) -> Any:
+    """A ``maintcheck_`` value with the secret-looking headers of its endpoints (``headers:
+    {Authorization: ...}``) carried as :class:`~maintcheck.secret.Secret`; nothing else is
+    touched (a package named libsecret keeps its version)."""
+    if isinstance(value, list):
+        return [sealed_headers(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: sealed(v) if k == "headers" and isinstance(v, Mapping) else sealed_headers(v)
+                for k, v in value.items()}
+    return value
+
+
+def control_problem(value: Any) -> str | None:
+    """Why a value cannot be printed to a terminal as it is (an escape sequence, a carriage
+    return, a bidi override), or None; line breaks and tabs are text."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str) and (found := CONTROL.search(v)):
+            return (f"holds a control character ({printable(found[0])}): it could redraw the "
+                    "terminal; remove it")
+        if isinstance(v, Mapping):
+            todo += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple)):
+            todo += list(v)
+    return None
 
 
 def type_problem(spec: Var, value: Any) -> str | None:
@@ -502,13 +642,6 @@ def threshold_problems(values: Mapping[str, Any], origins: Mapping[str, str]) ->
         problems.append(f"{where('postgres_role')}: {PREFIX}postgres_role must be primary or "
                         f"replica, got {role!r}")
     return problems
-
-
-def truthy(value: Any) -> bool:
-    """Ansible's reading of a boolean: INI files give strings such as ``"yes"``."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on", "y"}
-    return bool(value)
 
 
 def describe(value: Any) -> str:

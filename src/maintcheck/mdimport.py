@@ -46,7 +46,8 @@ HEADER = """\
 #   --maintenance-type selects its type.
 # kind: read from checks/: automated (a check), manual (a question, or no check yet), or both.
 # skippable: true (`<!-- skippable -->` on the Markdown line): a manual item that may not apply
-#   to every change, whose "skip" answer counts as done.
+#   to every change, whose "skip" answer counts as done. Any other skipped item leaves the run
+#   INCOMPLETE.
 """
 
 

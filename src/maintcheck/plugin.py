@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from maintcheck import baseline
+from maintcheck import baseline, exitcodes, journal, runs
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES, Item
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
-from maintcheck.errors import CheckError, InputError, MissingData, ServiceFailed
+from maintcheck.errors import (
+    CheckError,
+    InputError,
+    MissingData,
+    ServiceFailed,
+    printable,
+    shown,
+)
 from maintcheck.evidence import Outcome
 from maintcheck.facts import Facts
 from maintcheck.htmlreport import HtmlReport, retry_line
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
 
 RUN = pytest.StashKey[Run]()
 ITEM_ID = pytest.StashKey[str]()
+OUTCOME = pytest.StashKey[tuple[str, str]]()  # a check's outcome and message, as it ended
 AFTER = pytest.StashKey[dict[str, tuple[Facts, dict[str, Any]]]]()
 STDIN_TTY = pytest.StashKey[bool]()
 NOT_APPLICABLE = "not applicable: "
@@ -42,6 +50,7 @@ NOT_YET = "not yet automated: "
 RETRIED = ("failed", "error")
 MAX_POLL_SECONDS = 10.0
 PASSPHRASE_ENV = "MAINTCHECK_SIGN_PASSPHRASE"
+DEFAULT_KEY = "~/.maintcheck/operator.key"  # signing.DEFAULT_KEY, without importing cryptography
 OWN_PROPERTIES = frozenset({"item", "host", "outcome", "message", "manual"})
 
 MARKERS = (
@@ -75,6 +84,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-prompt", action="store_true", help="never prompt; unanswered = pending")
     group.addoption("--sign-key", help="operator private key (PEM, mode 0600); default from ini")
     group.addoption("--sign-cert", help="operator certificate (PEM); default from ini")
+    group.addoption("--tsa", help="RFC 3161 timestamping authority URL: trusted time for the "
+                    "signature (default from ini maintcheck_tsa)")
     group.addoption("--concurrency", type=int, default=32, help="hosts probed at once (32)")
     parser.addini("maintcheck_inventory", "default inventory", default="inventory/local.yml")
     parser.addini("maintcheck_checklist", "the checklist catalog", default="checks/checklist.yml")
@@ -82,30 +93,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("maintcheck_reports", "folder for evidence", default="reports")
     parser.addini("maintcheck_sign_key", "operator private key", default="")
     parser.addini("maintcheck_sign_cert", "operator certificate", default="")
-
-
-def arg_paths(config: pytest.Config) -> tuple[Path, list[tuple[str, Path]]]:
-    """The checks folder, and each of the run's arguments with the path it names."""
-    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
-    found = []
-    for arg in config.args:
-        path = Path(arg.split("::")[0])
-        found.append((arg, (path if path.is_absolute()
-                            else Path(config.invocation_params.dir, path)).resolve()))
-    return checks, found
+    parser.addini("maintcheck_tsa", "RFC 3161 timestamping authority URL", default="")
 
 
 def run_phases(config: pytest.Config) -> frozenset[str]:
     """The phases a run's paths select: ``checks/pre`` is pre; ``checks`` is all three."""
-    checks, args = arg_paths(config)
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
     phases: set[str] = set()
-    for _, path in args:
+    for arg in config.args:
+        path = arg_path(config, arg)
         if path == checks:
             phases.update(PHASES)
         elif checks in path.parents:
             first = path.relative_to(checks).parts[0]
             phases.update({first} & set(PHASES))
     return frozenset(phases)
+
+
+def arg_path(config: pytest.Config, arg: str) -> Path:
+    """The path a command-line argument names (``checks/pre/test_x.py::test_y``), resolved."""
+    path = Path(arg.split("::")[0])
+    return (path if path.is_absolute() else Path(config.invocation_params.dir, path)).resolve()
 
 
 def from_root(config: pytest.Config, value: str) -> str:
@@ -146,19 +154,43 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = run
     if opt.collectonly:
         return  # nothing ran: no evidence, no report, nothing to sign
+    controller = not hasattr(config, "workerinput")
+    if controller:
+        signer = load_operator_signer(config)
+        narrowed_by = narrowing(config)
+        try:
+            run.slot = journal.start(run, narrowed_by)
+        except InputError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if getattr(opt, "xmlpath", None) is None:
         opt.xmlpath = str(run.artefact(".xml"))
     if hasattr(opt, "htmlpath") and not opt.htmlpath:
         opt.htmlpath = str(run.artefact(".html"))
         opt.self_contained_html = True
-    if not hasattr(config, "workerinput"):
-        signer = load_operator_signer(config)
-        config.pluginmanager.register(Recorder(run), "maintcheck-recorder")
+    if controller:
+        config.pluginmanager.register(Recorder(run, narrowed_by, signer), "maintcheck-recorder")
         config.pluginmanager.register(HtmlReport(run), "maintcheck-html")
-        if signer is not None:
-            config.pluginmanager.register(Sealer(run, signer), "maintcheck-sealer")
+        tsa = (opt.tsa or config.getini("maintcheck_tsa")
+               or run.targets.inventory.shared("tsa") or None)
+        config.pluginmanager.register(Sealer(run, signer, tsa), "maintcheck-sealer")
     if gather_early(config):  # last: bad options and keys stop the run before a host is asked
         run.targets.facts.start()
+
+
+def narrowing(config: pytest.Config) -> list[str]:
+    """What makes this run answer for less than its whole phase: a partial run is never PASSED."""
+    opt = config.option
+    found = [f"{flag} {value}" for flag, value in (
+        ("-k", opt.keyword), ("-m", opt.markexpr), ("--limit", opt.limit),
+        *(("--deselect", d) for d in getattr(opt, "deselect", None) or ()),
+        *(("--ignore", d) for d in getattr(opt, "ignore", None) or ()),
+        *(("--ignore-glob", d) for d in getattr(opt, "ignore_glob", None) or ())) if value]
+    found += [flag for flag, on in (("--lf", getattr(opt, "lf", False)),
+                                    ("--sw", getattr(opt, "stepwise", False))) if on]
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
+    whole = {checks, *(checks / phase for phase in PHASES)}
+    found += [arg for arg in config.args if "::" in arg or arg_path(config, arg) not in whole]
+    return found
 
 
 def gather_early(config: pytest.Config) -> bool:
@@ -178,8 +210,11 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
     """The operator's key and certificate, checked before any host is touched."""
     key = config.option.sign_key or config.getini("maintcheck_sign_key")
     cert = config.option.sign_cert or config.getini("maintcheck_sign_cert")
-    if not key and not cert:
-        return None
+    if not key and not cert:  # signed by default: the operator's key at its documented place
+        default = Path(os.path.expanduser(DEFAULT_KEY))
+        if not default.exists():
+            return None
+        key, cert = str(default), str(default.with_suffix(".crt"))
     from maintcheck.signing import SigningError, load_signer  # cryptography: only to sign
 
     if not key or not cert:
@@ -216,13 +251,13 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     c: Change = run.change
     inv = run.targets.inventory
-    return [
+    return [printable(line) for line in (  # the lead's name comes from the inventory
         (f"maintcheck: change {c.id}, phase {run.phase}, window {c.window or 'not given'}, "
          f"operator {c.operator}"),
         f"inventory: {inv.path} (sha256 {inv.sha256[:12]}), {len(run.targets.hosts)} host(s)"
         + (f", limit {run.options.limit}" if run.options.limit else ""),
         f"maintenance types: {', '.join(c.maintenance_types) or 'none'}; lead {c.lead or '-'}",
-    ]
+    )]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -233,7 +268,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted, value = (list(mark.args) + [None])[:2] if mark else (None, None)
     hosts = run.targets.select(wanted, value)
     if hosts:
-        metafunc.parametrize("target", hosts, ids=[h.name for h in hosts])
+        metafunc.parametrize("target", hosts, ids=[printable(h.name) for h in hosts])
         return
     declares = f"maintcheck_{wanted}" + (f": {value}" if value is not None else "")
     reason = (f"no selected host declares {declares}" if wanted
@@ -282,12 +317,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if capman is not None:
         # capture puts /dev/null on fd 0: only with it lifted can we see the terminal
         capman.suspend_global_capture(in_=True)
+
+    def keep(answer: Confirmation) -> None:  # on disk at once: Ctrl-C or a crash keeps it
+        journal.record(run, answer)
+        run.answers[answer.item] = answer
+
     try:
         if sys.stdin is not None and sys.stdin.isatty():
-            run.answers.update(prompt(wanted, operator=run.change.operator, ask=input,
-                                      say=print, clock=lambda: datetime.now(UTC)))
+            for answer in journal.offer_resume(run, wanted, ask=input, say=print):
+                keep(answer)
+            prompt([e for e in wanted if e.id not in run.answers], operator=run.change.operator,
+                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep)
     except (EOFError, KeyboardInterrupt):
-        print("\nprompt ended: the remaining manual items stay pending")
+        print("\nprompt ended: the answers given are kept (the next run of this phase offers "
+              "them again); the remaining manual items stay pending")
     finally:
         if capman is not None:
             capman.resume_global_capture()
@@ -327,7 +370,9 @@ def answered(run: Run, item_id: str) -> None:
     if answer is None:
         pytest.skip(f"{PENDING}nobody has confirmed it yet (prompt, or --answers FILE)")
     if answer.status == "skip":
-        pytest.skip(f"skipped by {answer.by} at {answer.at}: {answer.note or 'no note'}")
+        done = ("" if run.catalog[answer.item].skippable
+                else " (not skippable: the checklist stays incomplete)")
+        pytest.skip(f"skipped by {answer.by} at {answer.at}: {answer.note or 'no note'}{done}")
     if answer.status == "no":
         pytest.fail(f"{answer.by} answered no at {answer.at}: {answer.note or 'no note'}",
                     pytrace=False)
@@ -371,9 +416,10 @@ def questions(session: pytest.Session, run: Run) -> list[pytest.Item]:
 def whole_phases(config: pytest.Config) -> set[str]:
     """The phases whose whole folder the run names (``checks``, ``checks/pre``); a run of one
     file asks nothing beyond it."""
-    checks, args = arg_paths(config)
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
     phases: set[str] = set()
-    for arg, path in args:
+    for arg in config.args:
+        path = arg_path(config, arg)
         if path == checks:
             phases.update(PHASES)
         elif path.parent == checks and path.name in PHASES and "::" not in arg:
@@ -391,17 +437,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance(CheckError) and report.failed:
         report.when = "setup"  # could not check: pytest's ERROR, never FAILED
     if report.longrepr is not None and not report.skipped:
-        report.longrepr = run.redactor.text(str(report.longrepr))
-    report.sections = [(k, run.redactor.text(v)) for k, v in report.sections]
+        report.longrepr = shown(run.redactor.text(str(report.longrepr)))
+    report.sections = [(k, shown(run.redactor.text(v))) for k, v in report.sections]
     callspec = getattr(item, "callspec", None)
     target = callspec.params.get("target") if callspec else None
     outcome, message = classify(report, call)
     if (call.excinfo is not None and call.excinfo.errisinstance(ServiceFailed)
             and target is not None and not message.startswith(f"{target}:")):
         message = f"{target}: {message}"  # a probe names the endpoint; the evidence, the host
+    if report.when == "teardown" and report.passed and OUTCOME in item.stash:
+        # JUnit takes a testcase's properties from its teardown: they must say how it ended
+        outcome, message = item.stash[OUTCOME]
+    elif report.when == "call" or not report.passed:
+        item.stash[OUTCOME] = (outcome, message)
     report.user_properties += [
         ("item", item.stash[ITEM_ID]), ("host", str(target) if target is not None else "-"),
-        ("outcome", outcome), ("message", run.redactor.text(message)),
+        ("outcome", outcome), ("message", shown(run.redactor.text(message))),
         ("manual", "yes" if item.get_closest_marker("manual") else "no"),
     ]
     return report
@@ -463,8 +514,10 @@ def keep_last_reports(session: pytest.Session, retried: set[str], still: set[str
 class Recorder:
     """Collects outcomes on the controller and writes the evidence at the end."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, narrowed_by: list[str], signer: Signer | None) -> None:
         self.run = run
+        self.narrowed_by = narrowed_by
+        self.signer = signer
         self.evidence_path: Path | None = None
         self.outcomes: dict[str, Outcome] = {}  # by node id: a re-run replaces its outcome
         self.failed_at: dict[str, float] = {}
@@ -535,6 +588,11 @@ class Recorder:
         session.testsfailed = len(still)
         return result
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Whatever deselected checks (-k, -m, --lf, --deselect, a plugin) makes the run partial."""
+        if items:
+            self.narrowed_by.append(f"{len(items)} check(s) deselected")
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
         """A pytest-xdist worker's audit log, unreachable hosts and facts join the evidence."""
@@ -549,11 +607,14 @@ class Recorder:
         run.save_baseline()
         run.evidence.confirmations = dict(run.answers)
         run.evidence.outcomes = list(self.outcomes.values())
-        run.document = run.evidence.render(phases=set(run.options.phases),
-                                           meta=run.meta(datetime.now(UTC)))
+        finished = datetime.now(UTC)
+        meta = {**run.meta(finished),
+                **journal.identity(run, self.signer, finished, bool(self.narrowed_by))}
+        run.document = run.evidence.render(phases=set(run.options.phases), meta=meta,
+                                           narrowed_by=self.narrowed_by)
         self.evidence_path = evidence_json.write(run.artefact(".json"), run.document)
-        if run.document["summary"]["pending_items"] and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = exitcodes.of_run(run.document["verdict"], session.exitstatus)
+        journal.finish(run, session.exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         document = self.run.document
@@ -561,12 +622,14 @@ class Recorder:
             return
         tr = terminalreporter
         tr.section("maintcheck")
+        # what a host sent (an ssh banner, an HTTP error) cannot draw lines of its own
         for host, cause in document["unreachable"].items():
-            tr.write_line(f"unreachable: {host}: {cause}", red=True)
+            tr.write_line(printable(f"unreachable: {host}: {cause}"), red=True)
         for row in document.get("connection_retries", []):
-            tr.write_line(f"retried once: {retry_line(row)}", yellow=True)
+            tr.write_line(printable(f"retried once: {retry_line(row)}"), yellow=True)
         for row in document.get("warnings", []):
-            tr.write_line(f"warning: {row['item']} {row['host']}: {row['warning']}", yellow=True)
+            tr.write_line(printable(f"warning: {row['item']} {row['host']}: {row['warning']}"),
+                          yellow=True)
         unchecked = document["summary"].get("without_automated_check", [])
         if unchecked:
             tr.write_line(f"no automated check: {len(unchecked)} of "
@@ -576,30 +639,45 @@ class Recorder:
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "
                           f"({', '.join(pending)})", yellow=True)
+        not_done = document["summary"]["skipped_not_skippable"]
+        if not_done:
+            tr.write_line(f"checklist incomplete: {len(not_done)} item(s) skipped that the "
+                          f"checklist does not let skip ({', '.join(not_done)})", yellow=True)
+        if document["selection"]["partial"]:
+            tr.write_line("partial run, never PASSED: narrowed by "
+                          + ", ".join(document["selection"]["narrowed_by"]), yellow=True)
         tr.write_line(f"verdict: {document['verdict']}", bold=True)
-        tr.write_line(f"evidence: {self.evidence_path}")
-        if self.run.signature:
-            tr.write_line(f"signed: {self.run.signature}")
-        else:
-            tr.write_line("evidence NOT signed: pass --sign-key and --sign-cert "
-                          "(`maintcheck keygen` makes them)", yellow=True)
+        tr.write_line(f"evidence: {self.evidence_path} (run {document['run']['label']}"
+                      + (f"; latest complete {document['phase']} run: "
+                         f"{document['run']['latest_complete']})"
+                         if document["run"]["latest_complete"] else ")"))
 
 
 class Sealer:
-    """Signs the manifest of every artefact, after pytest-html and JUnit have written theirs."""
+    """Writes the run's manifest, signed when there is a key, after pytest-html and JUnit."""
 
-    def __init__(self, run: Run, signer: Signer) -> None:
+    def __init__(self, run: Run, signer: Signer | None, tsa: str | None) -> None:
         self.run = run
         self.signer = signer
+        self.tsa = tsa
+        self.lines: list[tuple[str, dict[str, bool]]] = []
 
     # innermost wrapper: after pytest-html and JUnit write, before the terminal summary
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
-        from maintcheck.signing import sign_directory
-
         result = yield
-        self.run.signature = sign_directory(self.run.report_dir, self.signer)
+        xml = Path(getattr(session.config.option, "xmlpath", None) or self.run.artefact(".xml"))
+        if xml == self.run.artefact(".xml") and xml.is_file():
+            from maintcheck.junit import keep_last_attempts
+
+            keep_last_attempts(xml)  # before the seal: one testcase per check, its last attempt
+        self.lines = journal.seal(self.run, self.signer, self.tsa)
         return result
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line, style in self.lines:
+            terminalreporter.write_line(line, **style)
 
 
 # --- fixtures: how checks reach the run ---
@@ -611,6 +689,15 @@ def maintcheck_run(request: pytest.FixtureRequest) -> Run:
         pytest.fail("maintcheck fixtures need a checklist run (pytest checks/...)",
                     pytrace=False)
     return run
+
+
+@pytest.fixture
+def record_property(request: pytest.FixtureRequest) -> Any:
+    """pytest's own, without its warning about xunit2: maintcheck's JUnit carries each check's
+    properties (item, host, outcome) by design, and its checks record what they observed."""
+    def append(name: str, value: object) -> None:
+        request.node.user_properties.append((name, value))
+    return append
 
 
 @pytest.fixture
@@ -664,8 +751,8 @@ def window_start(change: Change) -> int | None:
 
 @pytest.fixture(scope="session")
 def pre_evidence(maintcheck_run: Run) -> Path:
-    """Where this change's pre-maintenance evidence is."""
-    return maintcheck_run.report_dir / "pre.json"
+    """Where this change's pre-maintenance evidence is: its latest complete pre run's."""
+    return maintcheck_run.report_dir / f"{runs.pre_run(maintcheck_run.report_dir)}.json"
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
@@ -710,7 +797,8 @@ def baseline_of_change(maintcheck_run: Run) -> dict[str, Any]:
     """The pre baseline of this change and inventory (ERROR when absent or foreign)."""
     if maintcheck_run.options.no_baseline:
         pytest.skip(f"{NOT_APPLICABLE}the comparison was skipped with --no-baseline")
-    return baseline.load(maintcheck_run.report_dir / baseline.FILE,
+    folder = maintcheck_run.report_dir
+    return baseline.load(folder / runs.baseline_name(runs.pre_run(folder)),
                          change=maintcheck_run.change.id,
                          inventory_sha256=maintcheck_run.targets.inventory.sha256)
 
@@ -780,7 +868,8 @@ def routed(target: Host, http_options: dict[str, Any]) -> list[Any]:
     return routing.through_frontend(
         e.lb_url, assess_services.backend_address(e.lb_url, target.address),
         stats_url=e.haproxy_stats_url, servers=servers, expect_contains=e.lb_contains or None,
-        stats_options={"on_retry": http_options["on_retry"]}, **http_options)
+        stats_options={k: http_options[k] for k in ("on_retry", "credentials", "redactor",
+                                                    "ca_bundle")}, **http_options)
 
 
 @pytest.fixture

@@ -252,6 +252,10 @@ class CommandRunner:
         self.connect_retries = connect_retries
         self.audit = AuditLog(host)
 
+    def __repr__(self) -> str:
+        # its transport may hold a password (sshpass -p in a ProxyCommand): never shown
+        return f"CommandRunner({self.host!r}, {'local' if self.transport is None else 'ssh'})"
+
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
         """Run a read-only command. ``approved`` names a reviewed probe script sent on stdin."""
@@ -361,7 +365,8 @@ def ssh_transport(*, address: str, port: int, user: str | None, identity: str | 
     """The OpenSSH argv prefix: host keys checked, multiplexed, dead peers detected.
 
     ``extra`` (the inventory's ``ansible_ssh_common_args``/``_extra_args``: a ProxyJump, say)
-    comes after maintcheck's own options, and ssh keeps the first value it is given.
+    comes after maintcheck's own options, and ssh keeps the first value it is given. ``--``
+    ends the options, whatever follows: the address is never read as one.
     """
     argv = [
         "ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
@@ -377,7 +382,7 @@ def ssh_transport(*, address: str, port: int, user: str | None, identity: str | 
         argv += ["-i", os.path.expanduser(identity), "-o", "IdentitiesOnly=yes"]
     if user:
         argv += ["-l", user]
-    return [*argv, *extra, address]
+    return [*argv, *extra, "--", address]
 
 
 # OpenSSH's multiplexing protocol (PROTOCOL.mux): length-prefixed packets, a hello each way.

@@ -32,6 +32,20 @@ class Var:
         return PREFIX + self.name
 
 
+def credential_vars(service: str, where: str, *, token: bool = True) -> tuple[Var, ...]:
+    """``<service>_username``, ``_password`` and (optionally) ``_token``: sent to ``where`` only.
+
+    A URL's own ``user:password@`` (or ``TOKEN@``) goes to that URL, and wins over these.
+    """
+    found = (
+        Var(f"{service}_username", "str", "", f"Basic auth user, sent only to {where}."),
+        Var(f"{service}_password", "str", "", f"Basic auth password, sent only to {where}.",
+            secret=True),
+        Var(f"{service}_token", "str", "", f"Bearer token, sent only to {where}.", secret=True),
+    )
+    return found if token else found[:2]
+
+
 # type names understood by maintcheck.inventory's validator:
 #   str, int, float (int accepted), bool, list[str], dict[str,str], list[dict], dict
 # For list[dict], ``keys`` names each allowed key and its type; a trailing "!" marks it required.
@@ -45,6 +59,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("technical_contact", "str", "", "Technical contact, for the sign-off block.", ("1.5",)),
     Var("business_contact", "str", "", "Business contact, for the sign-off block.", ("1.5",)),
     Var("emergency_contact", "str", "", "Emergency contact, for the sign-off block.", ("1.5",)),
+    Var("tsa", "str", "", "RFC 3161 timestamping authority URL for trusted time on each run's "
+        "signature; `--tsa` and ini `maintcheck_tsa` override it."),
     Var("secret_vars", "list[str]", [],
         "Extra variable names whose values are secrets and are redacted as `***` everywhere."),
     # --- connection behaviour ---
@@ -142,9 +158,8 @@ VARIABLES: tuple[Var, ...] = (
         "Synthetic user journeys: a `name` and `steps`, each an HTTP endpoint as in `http`.",
         ("7.4",), keys={"name": "str!", "steps": "list!"}),
     Var("ca_bundle", "str", "", "CA bundle (on the controller) for TLS verification."),
-    Var("http_username", "str", "", "Basic auth user for HTTP checks."),
-    Var("http_password", "str", "", "Basic auth password for HTTP checks.", secret=True),
-    Var("http_token", "str", "", "Bearer token for HTTP checks.", secret=True),
+    *credential_vars("http", "this host's `maintcheck_http` and `maintcheck_journeys` URLs "
+                     "and its `maintcheck_lb_url`, and to no other URL"),
     Var("latency_max_ratio", "float", 1.5,
         "Post: an endpoint slower than this times its pre-window latency fails.", ("7.2",)),
     Var("latency_min_increase_ms", "int", 50,
@@ -200,6 +215,11 @@ VARIABLES: tuple[Var, ...] = (
     Var("feature_flags", "list[dict]", [],
         "Feature flags: a `url` returning JSON and the `expect`ed key/values.", ("13.4",),
         keys={"url": "str!", "expect": "dict!"}),
+    # --- credentials of the APIs maintcheck reads through, each sent to its own URL only ---
+    *credential_vars("prometheus", "`maintcheck_prometheus_url` and the paths under it"),
+    *credential_vars("alertmanager", "`maintcheck_alertmanager_url` and the paths under it"),
+    *credential_vars("haproxy_stats", "`maintcheck_haproxy_stats_url`", token=False),
+    *credential_vars("feature_flags", "each `maintcheck_feature_flags` URL"),
 )
 
 BY_NAME: dict[str, Var] = {v.full_name: v for v in VARIABLES}

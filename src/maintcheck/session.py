@@ -8,24 +8,28 @@ import getpass
 import os
 import platform
 import subprocess
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from maintcheck import __version__, baseline, catalog, evidence, inventory
+from maintcheck import __version__, baseline, catalog, evidence, inventory, runs
 from maintcheck.catalog import MAINTENANCE_TYPES, PHASES, Catalog
 from maintcheck.change import CHANGE_ID, CONTACTS, Change, Window
 from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
 from maintcheck.errors import InputError
 from maintcheck.evidence import Evidence
 from maintcheck.facts import PROBE_SHA256, Facts
-from maintcheck.inventory import Host
+from maintcheck.inventory import Expectations, Host
 from maintcheck.redact import Redactor
 from maintcheck.schema import parse_duration
+from maintcheck.secret import Credential, HttpOptions, Scope
 from maintcheck.targets import Targets
 from maintcheck.team import load as load_team
+
+MAX_ANSWERS_BYTES = 1024 * 1024  # README, "Limits": refused before it is read
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Run:
     document: dict[str, Any] = field(default_factory=dict)
     signature: Path | None = None
     http_retries: list[dict[str, Any]] = field(default_factory=list)
+    # this run's place in the evidence folder, claimed on the controller once checks will run
+    slot: runs.Slot | None = None
 
     @property
     def phase(self) -> str:
@@ -77,17 +83,22 @@ class Run:
         return Path(self.options.reports) / self.change.id
 
     def artefact(self, suffix: str) -> Path:
-        return self.report_dir / f"{self.phase}{suffix}"
+        """This run's own file: ``pre.json`` for the first run of pre, ``pre.2.json`` next."""
+        slot = self.slot or runs.Slot(self.report_dir, self.phase, 1)
+        return slot.path(suffix.removeprefix("."))
 
-    def http_options(self, host: Host) -> dict[str, Any]:
-        """Timeout, CA bundle and credentials for a host's HTTP calls (never printed)."""
+    def http_options(self, host: Host) -> HttpOptions:
+        """Timeout, CA bundle and credentials for a host's HTTP calls (never printed): each
+        credential granted to the URLs it is declared for (:func:`credential_scope`)."""
         e = host.expect
-        return {"timeout": float(e.http_timeout), "ca_bundle": e.ca_bundle or None,
-                "auth": (e.http_username, e.http_password) if e.http_username else None,
-                "token": e.http_token or None, "redactor": self.redactor,
-                "on_retry": lambda call, cause, then: self.http_retries.append({
-                    "at": utc_stamp(datetime.now(UTC)), "host": host.name, "via": "http",
-                    "call": call, "cause": cause, "then": then})}
+
+        def on_retry(call: str, cause: str, then: str) -> None:
+            self.http_retries.append({"at": utc_stamp(datetime.now(UTC)), "host": host.name,
+                                      "via": "http", "call": call, "cause": cause, "then": then})
+
+        return HttpOptions(timeout=float(e.http_timeout), ca_bundle=e.ca_bundle or None,
+                           credentials=credential_scope(e), redactor=self.redactor,
+                           on_retry=on_retry)
 
     def save_baseline(self) -> Path | None:
         """After a pre run: what every reachable host looks like, for post to compare with.
@@ -114,7 +125,7 @@ class Run:
             hosts = dict(pool.map(snapshot, wanted))
         document = {"change": self.change.id, "inventory_sha256": self.targets.inventory.sha256,
                     "taken_at": utc_stamp(datetime.now(UTC)), "hosts": hosts}
-        return evidence.write(self.report_dir / baseline.FILE, self.redactor.value(document))
+        return evidence.write(self.artefact(".baseline.json"), self.redactor.value(document))
 
     def worker_output(self) -> dict[str, Any]:
         """What a pytest-xdist worker learnt that the controller's evidence needs."""
@@ -240,7 +251,12 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     change = Change(change_id, window, options.operator or getpass.getuser(),
                     maintenance_types=types, **contacts)
     answers: dict[str, Confirmation] = {}
-    if options.answers:
+    answers_size = Path(options.answers).stat().st_size if options.answers and Path(
+        options.answers).is_file() else 0
+    if answers_size > MAX_ANSWERS_BYTES:
+        problems.append(f"{options.answers}: {answers_size / 2**20:.1f} MiB; an answers file "
+                        f"may have at most {MAX_ANSWERS_BYTES // 2**20} MiB")
+    elif options.answers:
         try:
             answers = load_answers(options.answers, cat, now=now)
         except InputError as exc:
@@ -250,6 +266,25 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     targets = Targets(inv, limit, redactor, concurrency=options.concurrency, team=team)
     return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
                wait=wait, declared=declared)
+
+
+def credential_scope(e: Expectations) -> Scope:
+    """Which of a host's credentials goes to which URL (README, Inventory reference): its HTTP
+    credentials and each endpoint's ``headers`` to its own endpoints, each API's to that API."""
+    def credential(service: str, headers: Mapping[str, Any] | None = None) -> Credential:
+        token = e.get(f"{service}_token") or None
+        return Credential(e[f"{service}_username"] or None, e[f"{service}_password"] or None,
+                          token, headers or {})
+
+    endpoints = [*e.http, *(step for journey in e.journeys for step in journey["steps"]
+                            if isinstance(step, Mapping) and step.get("url"))]
+    grants = [(spec["url"], credential("http", spec.get("headers")), True) for spec in endpoints]
+    grants += [(e.lb_url, credential("http"), True)] if e.lb_url else []
+    grants += [(url, credential(service), False) for service, url in (
+        ("prometheus", e.prometheus_url), ("alertmanager", e.alertmanager_url),
+        ("haproxy_stats", e.haproxy_stats_url)) if url]
+    grants += [(flag["url"], credential("feature_flags"), True) for flag in e.feature_flags]
+    return Scope.of(grants)
 
 
 def wait_problems(inv: inventory.Inventory, cat: Catalog) -> list[str]:

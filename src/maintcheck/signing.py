@@ -1,15 +1,19 @@
-"""Signed evidence: a manifest of every artefact, with a detached CMS signature openssl verifies.
+"""Signed evidence: each run's manifest, with a detached CMS signature openssl verifies.
 
 >>> signer = load_signer(Path("op.key"), Path("op.crt"), passphrase=None)
->>> sign_directory(Path("reports/CHG-1"), signer)
+>>> seal_run(Path("reports/CHG-1"), "pre", signer).signature
+PosixPath('reports/CHG-1/pre.manifest.json.p7s')
 >>> verify_directory(Path("reports/CHG-1"), ca_path=Path("org-ca.pem")).signer
 'CN=Ada Operator'
 
-cryptography can make CMS signatures but cannot verify them, so ``verify_directory`` reads the
-SignedData with a small DER reader and checks the signature itself. Auditors can instead run::
+Every run seals its own files in ``<run>.manifest.json``, which also lists every earlier run's
+files (their manifests and signatures included) with their hashes: a chain in which each
+signature stays as it was made. cryptography can make CMS signatures but cannot verify them, so
+``verify_directory`` reads the SignedData with asn1crypto's ``cms`` module and checks the
+signature with cryptography. Auditors can instead run, for each run::
 
-    openssl cms -verify -binary -inform DER -in MANIFEST.json.p7s -content MANIFEST.json \\
-        -CAfile <signer cert or org CA> -purpose any -out /dev/null
+    openssl cms -verify -binary -inform DER -in pre.manifest.json.p7s \\
+        -content pre.manifest.json -CAfile <signer cert or org CA> -purpose any -out /dev/null
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Literal, TypeAlias
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
+from asn1crypto import cms as asn1_cms
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -36,24 +43,40 @@ from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from maintcheck.errors import MaintcheckError
+from maintcheck.runs import labels as run_labels
+from maintcheck.runs import latest_complete, owner, running
+
+if TYPE_CHECKING:
+    from maintcheck.timestamp import Token
 
 __all__ = [
-    "MANIFEST",
-    "SIGNATURE",
+    "DEFAULT_KEY",
     "KeyFiles",
+    "Sealed",
+    "SealedRun",
     "Signer",
     "SigningError",
     "VerificationError",
     "Verified",
+    "fingerprint",
     "generate_key",
     "load_signer",
-    "sign_directory",
+    "manifest_name",
+    "read_pin",
+    "seal_run",
+    "signature_name",
+    "token_name",
     "verify_directory",
 ]
 
-MANIFEST = "MANIFEST.json"
-SIGNATURE = "MANIFEST.json.p7s"
-MANIFEST_FORMAT = "maintcheck-manifest/1"
+MANIFEST_FORMAT = "maintcheck-manifest/2"
+# the one seal of a whole folder that maintcheck wrote before each run sealed its own files
+LEGACY = ("a maintcheck-manifest/1 seal of the whole folder, from before runs sealed their own "
+          "files: check it with openssl cms -verify -binary -inform DER -in MANIFEST.json.p7s "
+          "-content MANIFEST.json and the hashes it lists")
+# where a run looks for the operator's key when no --sign-key or ini value names one
+DEFAULT_KEY = Path("~/.maintcheck/operator.key")
+MANIFEST_KINDS = frozenset({"manifest.json", "manifest.json.p7s", "manifest.json.p7s.tsr"})
 RSA_BITS = 3072
 MIN_RSA_BITS = 2048
 # A certificate made on one machine is checked on another: start it a little early so that
@@ -136,30 +159,58 @@ class Signer:
 
 
 @dataclass(frozen=True)
-class Verified:
-    """Evidence that verified: ``verify_directory(d).trust`` says how far to believe the signer."""
+class SealedRun:
+    """One run's seal as verified: who signed its manifest, when, and what established them."""
 
-    signer: str
+    label: str
+    phase: str
+    signer: str | None  # None: the run was not signed
+    # as `openssl x509 -noout -fingerprint -sha256` prints it, to compare out of band
+    fingerprint: str | None
     # the signer's own clock, taken into the signed manifest: not a trusted timestamp
     signed_at: dt.datetime
     files: tuple[str, ...]
-    # as `openssl x509 -noout -fingerprint -sha256` prints it, to compare out of band
-    fingerprint: str
-    self_signed: bool
-    # subject of the trust anchor from ca_path; None when no CA file was given
-    ca: str | None
+    # what makes the signer who they say: "pinned by --signer" or the CA's subject; None: nothing
+    anchor: str | None
+    self_signed: bool = False
+    # the RFC 3161 token's time and authority; None without a token
+    timestamped_at: dt.datetime | None = None
+    timestamp_authority: str | None = None
+    # whether --tsa-ca checked the token, so that its time judged the signer's certificate
+    timestamp_trusted: bool = False
+
+
+@dataclass(frozen=True)
+class Verified:
+    """An intact folder: ``verify_directory(d).established`` says whether its signers are known."""
+
+    runs: tuple[SealedRun, ...]
+    files: tuple[str, ...]  # every file of the folder, each covered by a signature that verified
+    # phase -> label of its latest run that ran the whole phase
+    latest_complete: dict[str, str] = field(default_factory=dict)
 
     @property
-    def trusted(self) -> bool:
-        return self.ca is not None
+    def signed(self) -> tuple[SealedRun, ...]:
+        return tuple(r for r in self.runs if r.signer is not None)
 
     @property
-    def trust(self) -> str:
-        if self.ca is not None:
-            return f"trusted: signer certificate is anchored at {self.ca}"
-        kind = "self-signed" if self.self_signed else "CA-issued"
-        return (f"untrusted but consistent: {kind} certificate and no CA given; "
-                f"compare its SHA-256 fingerprint {self.fingerprint}")
+    def established(self) -> bool:
+        """Every signer is pinned or chains to a given CA: only then is the folder VERIFIED."""
+        return all(r.anchor is not None for r in self.signed)
+
+    @property
+    def signer(self) -> str:
+        """The latest signer's name."""
+        return str(self.signed[-1].signer)
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.signed[-1].fingerprint)
+
+    @property
+    def signed_at(self) -> dt.datetime:
+        return self.signed[-1].signed_at
+
 
 
 # --- keys --------------------------------------------------------------------------------------
@@ -200,6 +251,11 @@ def generate_key(key_path: Path, *, common_name: str, passphrase: bytes | None,
             request = request.add_extension(extension, critical=critical)
         out_pem = request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
+    for folder in {key_path.parent, out.parent}:
+        try:  # a folder made for the key is the operator's alone
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise SigningError(_report(str(folder), [f"cannot create ({error.strerror})"])) from None
     _write_new(key_path, key_pem, 0o600)
     try:
         _write_new(out, out_pem, 0o644)
@@ -231,8 +287,8 @@ def _generate_problems(key_path: Path, out: Path, common_name: str, passphrase: 
     for path in (key_path, out):
         if path.exists() or path.is_symlink():
             problems.append(f"{path}: already exists; refusing to overwrite it")
-        elif not path.parent.is_dir():
-            problems.append(f"{path.parent}: directory does not exist")
+        elif path.parent.exists() and not path.parent.is_dir():
+            problems.append(f"{path.parent}: not a directory")
     return problems
 
 
@@ -369,63 +425,121 @@ def _certificate_problems(certificate: x509.Certificate, at: dt.datetime) -> lis
 
 # --- signing -----------------------------------------------------------------------------------
 
-def sign_directory(directory: Path, signer: Signer, *, now: dt.datetime | None = None) -> Path:
-    """Write MANIFEST.json and its detached signature; return the signature's path."""
+def manifest_name(label: str) -> str:
+    return f"{label}.manifest.json"
+
+
+def signature_name(label: str) -> str:
+    return f"{label}.manifest.json.p7s"
+
+
+def token_name(label: str) -> str:
+    """The RFC 3161 token over the run's signature."""
+    return f"{label}.manifest.json.p7s.tsr"
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """``AB:CD:...``, as ``openssl x509 -noout -fingerprint -sha256`` prints it."""
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What ``seal_run`` wrote, and the files in the folder no run wrote (flagged, not signed)."""
+
+    manifest: Path
+    signature: Path | None
+    foreign: tuple[str, ...]
+    token: Path | None = None
+    # why no timestamp could be had, when one was asked for
+    timestamp_problem: str = ""
+
+
+def seal_run(directory: Path, label: str, signer: Signer | None, *,
+             now: dt.datetime | None = None, tsa: str | None = None) -> Sealed:
+    """Write the run's manifest (and, with a signer, its detached signature); return both.
+
+    The manifest lists the run's own files and, as ``earlier``, every earlier run's files with
+    their hashes: manifests and signatures too, so that each earlier signature stays as made and
+    the newest covers the whole chain. Anything else in the folder is named in ``foreign``, never
+    hashed: no run wrote it, and no signature vouches for it. A run of the same change still going
+    on (``running``) is left to seal its own files.
+    """
     at = _utc(now)
     directory = Path(directory)
-    files, problems = _artefacts(directory)
-    if not files and not problems:
-        problems.append(f"{directory}: no artefacts to sign")
-    problems += [f"signer certificate ({signer.subject}): {p}"
-                 for p in _certificate_problems(signer.certificate, at)]
-    if problems:
-        raise SigningError(_report(f"cannot sign {directory}", problems))
-    entries = []
+    files, odd = _artefacts(directory)
+    if signer is not None:
+        problems = [f"signer certificate ({signer.subject}): {p}"
+                    for p in _certificate_problems(signer.certificate, at)]
+        if problems:
+            raise SigningError(_report(f"cannot sign {directory}", problems))
+    own, earlier, foreign = [], [], list(odd)
+    runs = set(run_labels(directory))
+    live = running(directory) - {label}  # still writing: their own seal covers them
     for name in files:
-        digest, size = _digest(directory / name)
-        entries.append({"path": name, "sha256": digest, "size": size})
-    document = {"files": entries, "format": MANIFEST_FORMAT, "signed_at": _iso(at),
-                "signer": signer.subject}
+        found = owner(name)
+        if found is not None and found[0] == label and found[1] not in MANIFEST_KINDS:
+            own.append(_listed(directory, name))
+        elif found is not None and found[0] in live:
+            continue
+        elif found is not None and found[0] != label and found[0] in runs:
+            earlier.append(_listed(directory, name))
+        elif found is None or found[0] != label:
+            foreign.append(name)
+    if not own:
+        raise SigningError(_report(f"cannot seal {directory}", [f"run {label} wrote no file"]))
+    document = {"earlier": earlier, "files": own, "foreign": sorted(foreign),
+                "format": MANIFEST_FORMAT, "run": label, "running": sorted(live),
+                "signed_at": _iso(at), "signer": signer.subject if signer is not None else None}
     # sorted keys and ASCII escapes: the same results give the same bytes
     manifest = (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode()
-    # add_signer embeds the signer certificate itself. add_certificate comes last because
-    # set_data() and add_signer() return builders that drop certificates added before them.
-    builder = (pkcs7.PKCS7SignatureBuilder().set_data(manifest)
-               .add_signer(signer.certificate, signer.key, hashes.SHA256()))
-    for certificate in signer.chain:
-        builder = builder.add_certificate(certificate)
-    # DER + Binary: openssl verifies it byte for byte with `-binary`; S/MIME form does not
-    signature = builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature,
-                                                          pkcs7.PKCS7Options.Binary])
-    _replace(directory / MANIFEST, manifest)
-    _replace(directory / SIGNATURE, signature)
-    return directory / SIGNATURE
+    signature = None
+    if signer is not None:
+        # add_signer embeds the signer certificate itself. add_certificate comes last because
+        # set_data() and add_signer() return builders that drop certificates added before them.
+        builder = (pkcs7.PKCS7SignatureBuilder().set_data(manifest)
+                   .add_signer(signer.certificate, signer.key, hashes.SHA256()))
+        for certificate in signer.chain:
+            builder = builder.add_certificate(certificate)
+        # DER + Binary: openssl verifies it byte for byte with `-binary`; S/MIME form does not
+        signature = builder.sign(serialization.Encoding.DER,
+                                 [pkcs7.PKCS7Options.DetachedSignature,
+                                  pkcs7.PKCS7Options.Binary])
+    _publish(directory / manifest_name(label), manifest)
+    if signature is None:
+        return Sealed(directory / manifest_name(label), None, tuple(sorted(foreign)))
+    _publish(directory / signature_name(label), signature)
+    token, problem = None, ""
+    if tsa:
+        from maintcheck.timestamp import TimestampError, obtain
+
+        try:
+            _publish(directory / token_name(label), obtain(signature, tsa))
+            token = directory / token_name(label)
+        except TimestampError as error:
+            problem = str(error)
+    return Sealed(directory / manifest_name(label), directory / signature_name(label),
+                  tuple(sorted(foreign)), token, problem)
+
+
+def _listed(directory: Path, name: str) -> dict[str, object]:
+    digest, size = _digest(directory / name)
+    return {"path": name, "sha256": digest, "size": size}
 
 
 def _artefacts(directory: Path) -> tuple[list[str], list[str]]:
-    """Relative paths of every artefact under ``directory``, and why any entry cannot be one."""
+    """The regular files at the top of ``directory``, and every other entry (links, folders)."""
     if not directory.is_dir():
-        return [], [f"{directory}: not a directory"]
-    files: list[str] = []
-    problems: list[str] = []
-
-    def unreadable(error: OSError) -> None:  # os.walk skips unreadable folders silently otherwise
-        problems.append(f"{error.filename}: cannot read ({error.strerror})")
-
-    for root, folders, names in os.walk(directory, onerror=unreadable):
-        here = Path(root)
-        for name in sorted(folders) + sorted(names):
-            path = here / name
-            relative = path.relative_to(directory).as_posix()
-            if here == directory and name in (MANIFEST, SIGNATURE):
-                continue
-            if path.is_symlink():
-                problems.append(f"{relative}: is a symbolic link; evidence must be regular files")
-            elif name in names and not path.is_file():
-                problems.append(f"{relative}: not a regular file")
-            elif name in names:
-                files.append(relative)
-    return sorted(files), problems
+        raise SigningError(_report(str(directory), ["not a directory"]))
+    files, odd = [], []
+    for path in sorted(directory.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            odd.append(path.name)
+        elif not path.name.startswith("."):  # a write in progress: see _publish
+            files.append(path.name)
+        else:
+            odd.append(path.name)
+    return files, odd
 
 
 def _digest(path: Path) -> tuple[str, int]:
@@ -434,114 +548,230 @@ def _digest(path: Path) -> tuple[str, int]:
         return digest, handle.tell()
 
 
-def _replace(path: Path, data: bytes) -> None:
-    # write beside, then rename: a reader never sees half a manifest or half a signature
+def _publish(path: Path, data: bytes) -> None:
+    """Write a new file whole or not at all, and never over an existing one."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)  # mkstemp makes 0600; evidence is meant to be read
-        os.replace(temporary, path)
-    except BaseException:
+        os.link(temporary, path)  # unlike rename, refuses to replace what is there
+    except FileExistsError:
+        raise SigningError(_report(str(path), [
+            "already exists; evidence is never overwritten"])) from None
+    finally:
         Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 # --- verification ------------------------------------------------------------------------------
 
+def read_pin(text: str) -> str:
+    """A pinned signer: a SHA-256 fingerprint (hex, colons optional) or a PEM certificate file;
+    returned as ``AB:CD:...``. Raises SigningError when it is neither."""
+    digits = text.replace(":", "").replace(" ", "").strip().upper()
+    if len(digits) == 64 and all(c in "0123456789ABCDEF" for c in digits):
+        return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
+    problems: list[str] = []
+    certificates = _load_certificates(Path(text), problems)
+    if not certificates:
+        raise SigningError(_report(f"--signer {text}", problems + [
+            "give the signer's certificate (PEM) or its SHA-256 fingerprint"]))
+    return fingerprint(certificates[0])
+
+
 def verify_directory(directory: Path, *, ca_path: Path | None = None,
+                     pins: Sequence[str] = (), tsa_ca_path: Path | None = None,
                      now: dt.datetime | None = None) -> Verified:
-    """Check the signature, every hash and the certificate; raise VerificationError listing all."""
+    """Check every run's manifest, signature and hashes, and that a signature covers every file.
+
+    With ``pins`` (fingerprints, see :func:`read_pin`) or ``ca_path``, each signer must be pinned
+    or chain to a CA in the file, or the folder does not verify. Without either, an intact folder
+    verifies with ``established`` False: nothing says who may sign. With ``tsa_ca_path``, a
+    run's RFC 3161 token is checked against that CA and its time, not now, judges the signer's
+    certificate. Raises VerificationError listing every problem.
+    """
     at = _utc(now)
     directory = Path(directory)
     problems: list[str] = []
-    manifest_bytes = _read(directory / MANIFEST, problems)
-    signature = _read(directory / SIGNATURE, problems)
-    manifest = _parse_manifest(manifest_bytes, problems) if manifest_bytes is not None else None
-    if manifest is not None:
-        _check_files(directory, manifest, problems)
-    certificate = None
-    self_signed, anchor = False, None
     try:
-        if signature is not None and manifest_bytes is not None:
-            certificate, intermediates = _check_signature(signature, manifest_bytes, problems)
-            if certificate is not None:
-                self_signed, anchor = _check_signer(certificate, intermediates, manifest,
-                                                    ca_path, at, problems)
-    except CERTIFICATE_ERRORS as error:  # a defence only: certificates were parsed fully
-        problems.append(f"{SIGNATURE}: a certificate in it is malformed ({error})")
-    if problems or certificate is None or manifest is None:
+        files, odd = _artefacts(directory)
+    except SigningError as error:
+        raise VerificationError(str(error)) from None
+    problems += [f"{name}: not a regular file; evidence is regular files only" for name in odd]
+    manifests = [n for n in files if n.endswith(".manifest.json")]
+    if not manifests:
+        problems.append(f"no *.manifest.json: {directory} was never sealed by a maintcheck run")
+    sealed: list[SealedRun] = []
+    covered: set[str] = set()
+    unsigned: dict[str, str] = {}  # file -> the unsigned run that wrote it
+    tsa_roots = _load_certificates(Path(tsa_ca_path), problems) if tsa_ca_path else None
+    for name in manifests:
+        run = _verify_run(directory, name, ca_path, pins, tsa_roots, at, problems)
+        if run is None:
+            continue
+        sealed.append(run)
+        if run.signer is not None:
+            covered.update(run.files)
+        else:
+            unsigned.update((path, run.label) for path in run.files)
+    left = [name for name in files if name not in covered]
+    for run_label in sorted(set(unsigned.values())):
+        mine = [name for name in left if unsigned.get(name) == run_label]
+        if mine:
+            problems.append(f"run {run_label} was not signed, and no later signed run lists "
+                            f"its files: {', '.join(mine)}")
+    problems += [f"{name}: not covered by any signature that verifies ("
+                 + (LEGACY if name in ("MANIFEST.json", "MANIFEST.json.p7s") else
+                    "no run wrote it") + ")" for name in left if name not in unsigned]
+    if problems:
         raise VerificationError(_report(f"{directory}: evidence does not verify", problems))
-    return Verified(signer=certificate.subject.rfc4514_string(), signed_at=manifest.signed_at,
-                    files=tuple(entry.path for entry in manifest.files),
-                    fingerprint=certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
-                    self_signed=self_signed, ca=anchor)
+    order = {label: index for index, label in enumerate(run_labels(directory))}
+    sealed.sort(key=lambda r: (r.signed_at, order.get(r.label, len(order))))
+    latest = {phase: found for phase in {r.phase for r in sealed}
+              if (found := latest_complete(directory, phase)) is not None}
+    return Verified(runs=tuple(sealed), files=tuple(files), latest_complete=latest)
+
+
+def _verify_run(directory: Path, name: str, ca_path: Path | None, pins: Sequence[str],
+                tsa_roots: list[x509.Certificate] | None, at: dt.datetime,
+                problems: list[str]) -> SealedRun | None:
+    """One run's manifest and, when present, its signature; None when either is unusable."""
+    label = name.removesuffix(".manifest.json")
+    found = owner(name)
+    if found is None:
+        problems.append(f"{name}: not the name of a run's manifest")
+        return None
+    data = (directory / name).read_bytes()
+    manifest = _parse_manifest(name, data, problems)
+    if manifest is None:
+        return None
+    if manifest.run != label:
+        problems.append(f"{name}: says it is run {manifest.run!r}")
+        return None
+    _check_files(directory, name, manifest, problems)
+    listed = tuple(e.path for e in (*manifest.files, *manifest.earlier))
+    signature_path = directory / signature_name(label)
+    if not signature_path.is_file():
+        if manifest.signer is not None:
+            problems.append(f"{signature_path.name}: missing; {name} names signer "
+                            f"{manifest.signer!r}")
+        return SealedRun(label, _phase_of(label), None, None, manifest.signed_at,
+                         (*listed, name), None)
+    found_problems = len(problems)
+    certificate: x509.Certificate | None = None
+    intermediates: list[x509.Certificate] = []
+    signature = signature_path.read_bytes()
+    token, sealed_files = _check_token(directory, label, signature, tsa_roots, problems)
+    if token is not None and tsa_roots:
+        at = token.gen_time  # trusted time: the certificate is judged when it signed
+    try:
+        certificate, intermediates = _check_signature(signature_path.name, signature, name,
+                                                      data, problems)
+        self_signed, anchor = False, None
+        if certificate is not None:
+            self_signed, anchor = _check_signer(certificate, intermediates, manifest, name,
+                                                signature_path.name, ca_path, pins, at, problems)
+    except CERTIFICATE_ERRORS as error:  # a defence only: certificates were parsed fully
+        problems.append(f"{signature_path.name}: a certificate in it is malformed ({error})")
+    if certificate is None or len(problems) > found_problems:
+        return None
+    return SealedRun(label, _phase_of(label), certificate.subject.rfc4514_string(),
+                     fingerprint(certificate), manifest.signed_at,
+                     (*listed, name, signature_path.name, *sealed_files), anchor, self_signed,
+                     token.gen_time if token else None, token.authority if token else None,
+                     bool(token and tsa_roots))
+
+
+def _check_token(directory: Path, label: str, signature: bytes,
+                 roots: list[x509.Certificate] | None,
+                 problems: list[str]) -> tuple[Token | None, tuple[str, ...]]:
+    """The run's RFC 3161 token, when it has one: bound to its signature, and with ``roots``
+    signed by an authority they vouch for. Returns it and the file it covers."""
+    path = directory / token_name(label)
+    if not path.is_file():
+        return None, ()
+    from maintcheck.timestamp import TimestampError, check
+
+    try:
+        return check(path.read_bytes(), signature, roots=roots), (path.name,)
+    except TimestampError as error:
+        problems.append(f"{path.name}: {error}")
+        return None, ()
+
+
+def _phase_of(label: str) -> str:
+    return label.split(".")[0]
 
 
 def _check_signer(certificate: x509.Certificate, intermediates: list[x509.Certificate],
-                  manifest: _Manifest | None, ca_path: Path | None, at: dt.datetime,
+                  manifest: _Manifest, manifest_file: str, signature_file: str,
+                  ca_path: Path | None, pins: Sequence[str], at: dt.datetime,
                   problems: list[str]) -> tuple[bool, str | None]:
-    """Check the signer certificate; return whether it is self-signed and its trust anchor."""
+    """Check the signer certificate; return whether it is self-signed and what anchors it."""
     subject = certificate.subject.rfc4514_string()
-    problems += [f"signer certificate ({subject}): {p}"
+    problems += [f"{signature_file}: signer certificate ({subject}): {p}"
                  for p in _certificate_problems(certificate, at)]
-    self_signed = _is_self_signed(certificate, problems)
-    if manifest is not None:
-        if manifest.signer != subject:
-            problems.append(f"{MANIFEST}: names signer {manifest.signer!r}, but the "
-                            f"signature was made by {subject!r}")
-        if not (certificate.not_valid_before_utc <= manifest.signed_at
-                <= certificate.not_valid_after_utc):
-            problems.append(f"{MANIFEST}: signed at {_iso(manifest.signed_at)}, outside the "
-                            "signer certificate's validity")
-    anchor = None
+    self_signed = _is_self_signed(certificate, signature_file, problems)
+    if manifest.signer != subject:
+        problems.append(f"{manifest_file}: names signer {manifest.signer!r}, but the "
+                        f"signature was made by {subject!r}")
+    if not (certificate.not_valid_before_utc <= manifest.signed_at
+            <= certificate.not_valid_after_utc):
+        problems.append(f"{manifest_file}: signed at {_iso(manifest.signed_at)}, outside the "
+                        "signer certificate's validity")
+    if not pins and ca_path is None:
+        return self_signed, None
+    print_ = fingerprint(certificate)
+    if print_ in pins:
+        return self_signed, "pinned by --signer"
+    reasons = []
+    if pins:
+        reasons.append(f"its SHA-256 fingerprint {print_} is not pinned by --signer")
     if ca_path is not None:
-        anchor = _check_chain(certificate, intermediates, Path(ca_path), at, problems)
-    return self_signed, anchor
+        chain_problems: list[str] = []
+        anchor = _check_chain(certificate, intermediates, Path(ca_path), at, chain_problems)
+        if anchor is not None:
+            return self_signed, anchor
+        reasons += chain_problems
+    problems.append(f"{signature_file}: signer {subject} is not trusted: " + "; ".join(reasons))
+    return self_signed, None
 
 
-def _read(path: Path, problems: list[str]) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        problems.append(f"{path.name}: missing")
-    except OSError as error:
-        problems.append(f"{path.name}: cannot read ({error.strerror})")
-    return None
 
-
-def _check_signature(der: bytes, content: bytes,
+def _check_signature(signature_file: str, der: bytes, manifest_file: str, content: bytes,
                      problems: list[str]) -> tuple[x509.Certificate | None, list[x509.Certificate]]:
     """Check the CMS signature over ``content``; return the signer and the other certificates."""
     try:
         signed = _parse_signed_data(der)
     except _DerError as error:
-        problems.append(f"{SIGNATURE}: not a DER CMS SignedData signature ({error})")
+        problems.append(f"{signature_file}: not a DER CMS SignedData signature ({error})")
         return None, []
     if len(signed.signers) != 1:
-        problems.append(f"{SIGNATURE}: {len(signed.signers)} signers; expected exactly one")
+        problems.append(f"{signature_file}: {len(signed.signers)} signers; expected exactly one")
         return None, []
     info = signed.signers[0]
     certificate = next((c for c in signed.certificates if info.identifies(c)), None)
     if certificate is None:
-        problems.append(f"{SIGNATURE}: the signer's certificate is not included")
+        problems.append(f"{signature_file}: the signer's certificate is not included")
         return None, []
     others = [c for c in signed.certificates if c is not certificate]
     digest = DIGESTS.get(info.digest_algorithm)
     if digest is None or info.digest_algorithm not in signed.digest_algorithms:
-        problems.append(f"{SIGNATURE}: digest algorithm {info.digest_algorithm} is not "
+        problems.append(f"{signature_file}: digest algorithm {info.digest_algorithm} is not "
                         "supported or not declared")
         return certificate, others
     if signed.content_type != OID_DATA or info.attribute(OID_CONTENT_TYPE) != _der_oid(OID_DATA):
-        problems.append(f"{SIGNATURE}: content type is not id-data")
+        problems.append(f"{signature_file}: content type is not id-data")
     hasher = hashes.Hash(digest())
     hasher.update(content)
     if info.attribute(OID_MESSAGE_DIGEST) != _der_octets(hasher.finalize()):
-        problems.append(f"{MANIFEST}: does not match the digest signed in {SIGNATURE} "
+        problems.append(f"{manifest_file}: does not match the digest signed in {signature_file} "
                         "(changed after signing)")
     problem = _verify_signature(certificate.public_key(), info, digest())
     if problem:
-        problems.append(f"{SIGNATURE}: {problem}")
+        problems.append(f"{signature_file}: {problem}")
     return certificate, others
 
 
@@ -564,14 +794,15 @@ def _verify_signature(public_key: object, info: _SignerInfo,
     return None
 
 
-def _is_self_signed(certificate: x509.Certificate, problems: list[str]) -> bool:
+def _is_self_signed(certificate: x509.Certificate, signature_file: str,
+                    problems: list[str]) -> bool:
     if certificate.issuer != certificate.subject:
         return False
     try:
         certificate.verify_directly_issued_by(certificate)
     except (InvalidSignature, ValueError, TypeError):
         # a self-issued certificate whose own signature fails has been altered
-        problems.append(f"{SIGNATURE}: the signer's self-signed certificate has a bad signature")
+        problems.append(f"{signature_file}: the signer's self-signed certificate has a bad signature")
         return False
     return True
 
@@ -627,198 +858,92 @@ class _Entry:
 
 @dataclass(frozen=True)
 class _Manifest:
-    signer: str
+    run: str
+    signer: str | None
     signed_at: dt.datetime
     files: tuple[_Entry, ...]
+    earlier: tuple[_Entry, ...]
 
 
-def _parse_manifest(data: bytes, problems: list[str]) -> _Manifest | None:
+def _parse_manifest(name: str, data: bytes, problems: list[str]) -> _Manifest | None:
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        problems.append(f"{MANIFEST}: not JSON ({error})")
+        problems.append(f"{name}: not JSON ({error})")
         return None
     if not isinstance(document, dict) or document.get("format") != MANIFEST_FORMAT:
-        problems.append(f"{MANIFEST}: not a {MANIFEST_FORMAT} manifest")
+        problems.append(f"{name}: not a {MANIFEST_FORMAT} manifest")
         return None
     found = len(problems)
-    signer, signed_at, files = (document.get(k) for k in ("signer", "signed_at", "files"))
-    if not isinstance(signer, str):
-        problems.append(f"{MANIFEST}: 'signer' is not a string")
+    run, signer, signed_at = (document.get(k) for k in ("run", "signer", "signed_at"))
+    if not isinstance(run, str):
+        problems.append(f"{name}: 'run' is not a string")
+    if signer is not None and not isinstance(signer, str):
+        problems.append(f"{name}: 'signer' is neither a string nor null")
     when = None
     try:
         when = dt.datetime.fromisoformat(signed_at) if isinstance(signed_at, str) else None
     except ValueError:
         pass
     if when is None or when.tzinfo is None:
-        problems.append(f"{MANIFEST}: 'signed_at' is not an ISO 8601 UTC time")
-    entries: list[_Entry] = []
-    for index, item in enumerate(files if isinstance(files, list) else [None]):
-        entry = _entry(item)
-        if entry is None:
-            problems.append(f"{MANIFEST}: files[{index}] is not a safe relative path "
-                            "with a sha256 and a size")
-        else:
-            entries.append(entry)
-    if len({e.path for e in entries}) != len(entries):
-        problems.append(f"{MANIFEST}: a file is listed twice")
-    if len(problems) > found or not isinstance(signer, str) or when is None:
+        problems.append(f"{name}: 'signed_at' is not an ISO 8601 UTC time")
+    lists: dict[str, list[_Entry]] = {"files": [], "earlier": []}
+    for key, entries in lists.items():
+        items = document.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else [None]):
+            entry = _entry(item, name)
+            if entry is None:
+                problems.append(f"{name}: {key}[{index}] is not a file of this folder "
+                                "with a sha256 and a size")
+            else:
+                entries.append(entry)
+    paths = [e.path for e in (*lists["files"], *lists["earlier"])]
+    if len(set(paths)) != len(paths):
+        problems.append(f"{name}: a file is listed twice")
+    if len(problems) > found or not isinstance(run, str) or when is None:
         return None
-    return _Manifest(signer=signer, signed_at=when.astimezone(dt.UTC), files=tuple(entries))
+    return _Manifest(run=run, signer=signer if isinstance(signer, str) else None,
+                     signed_at=when.astimezone(dt.UTC), files=tuple(lists["files"]),
+                     earlier=tuple(lists["earlier"]))
 
 
-def _entry(item: object) -> _Entry | None:
+def _entry(item: object, manifest: str) -> _Entry | None:
     if not isinstance(item, dict):
         return None
     path, digest, size = item.get("path"), item.get("sha256"), item.get("size")
     if not (isinstance(path, str) and isinstance(digest, str) and isinstance(size, int)):
         return None
-    parts = PurePosixPath(path).parts
     # the manifest is read before anything says it is genuine: never look outside the directory
-    if (not parts or path.startswith("/") or "\\" in path or ".." in parts or "." in parts
-            or path != PurePosixPath(path).as_posix() or path in (MANIFEST, SIGNATURE)):
+    if (not path or "/" in path or "\\" in path or path in (".", "..") or path.startswith(".")
+            or path in (manifest, manifest + ".p7s")):
         return None
     if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest) or size < 0:
         return None
     return _Entry(path=path, sha256=digest, size=size)
 
 
-def _check_files(directory: Path, manifest: _Manifest, problems: list[str]) -> None:
-    present, walk_problems = _artefacts(directory)
-    problems += walk_problems
-    on_disk = set(present)
-    for entry in manifest.files:
-        if entry.path not in on_disk:
-            if not (directory / entry.path).is_symlink():  # a symlink was reported by the walk
-                problems.append(f"{entry.path}: listed in the manifest but missing")
-            continue
-        digest, size = _digest(directory / entry.path)
+def _check_files(directory: Path, name: str, manifest: _Manifest, problems: list[str]) -> None:
+    for entry in (*manifest.files, *manifest.earlier):
+        path = directory / entry.path
+        if path.is_symlink() or not path.is_file():
+            if not path.is_symlink() and not path.exists():
+                problems.append(f"{entry.path}: listed in {name} but missing")
+            continue  # a link or a folder is reported by the walk
+        digest, size = _digest(path)
         if (digest, size) != (entry.sha256, entry.size):
-            problems.append(f"{entry.path}: changed after signing (sha256 {digest}, size {size}; "
-                            f"the manifest says sha256 {entry.sha256}, size {entry.size})")
-    listed = {entry.path for entry in manifest.files}
-    problems += [f"{name}: not in the manifest (added after signing)"
-                 for name in present if name not in listed]
+            problems.append(f"{entry.path}: changed after {name} was written (sha256 {digest}, "
+                            f"size {size}; {name} says sha256 {entry.sha256}, size {entry.size})")
 
 
-# --- a minimal DER reader for CMS SignedData (RFC 5652), enough to verify one signer -----------
+
+# --- CMS SignedData (RFC 5652), read with asn1crypto's cms module -------------------------------
+#
+# asn1crypto parses leniently (BER), so the file must also re-encode to exactly its own bytes:
+# then it is DER, and no byte of it goes unexamined. The fields that no signature covers
+# (versions, algorithm parameters, the certificate's unused-bits count) are checked here.
 
 class _DerError(ValueError):
     """The signature file is not the DER structure expected."""
-
-
-@dataclass(frozen=True)
-class _Tlv:
-    tag: int
-    raw: bytes  # the whole encoding: tag, length and content
-    content: bytes
-
-
-def _read_tlv(data: bytes, offset: int) -> tuple[_Tlv, int]:
-    if offset + 2 > len(data):
-        raise _DerError("truncated")
-    tag, first = data[offset], data[offset + 1]
-    if tag & 0x1F == 0x1F:
-        raise _DerError("unexpected high tag number")
-    start = offset + 2
-    if first & 0x80:
-        count = first & 0x7F
-        if count == 0 or count > 4 or start + count > len(data):
-            raise _DerError("bad length (indefinite lengths are not DER)")
-        length = int.from_bytes(data[start:start + count], "big")
-        if length < 0x80 or data[start] == 0:
-            raise _DerError("length is not minimally encoded")
-        start += count
-    else:
-        length = first
-    end = start + length
-    if end > len(data):
-        raise _DerError("truncated")
-    return _Tlv(tag, data[offset:end], data[start:end]), end
-
-
-def _one(data: bytes, tag: int, what: str) -> _Tlv:
-    tlv, end = _read_tlv(data, 0)
-    if end != len(data):
-        raise _DerError(f"trailing bytes after {what}")
-    return _expect(tlv, tag, what)
-
-
-def _children(tlv: _Tlv) -> list[_Tlv]:
-    items, offset = [], 0
-    while offset < len(tlv.content):
-        item, offset = _read_tlv(tlv.content, offset)
-        items.append(item)
-    return items
-
-
-def _expect(tlv: _Tlv, tag: int, what: str) -> _Tlv:
-    if tlv.tag != tag:
-        raise _DerError(f"{what}: expected tag {tag:#04x}, found {tlv.tag:#04x}")
-    return tlv
-
-
-def _pair(tlv: _Tlv, what: str) -> tuple[_Tlv, _Tlv]:
-    items = _children(_expect(tlv, 0x30, what))
-    if len(items) != 2:
-        raise _DerError(f"{what}: expected two fields, found {len(items)}")
-    return items[0], items[1]
-
-
-def _algorithm(tlv: _Tlv) -> str:
-    """The OID of an AlgorithmIdentifier whose parameters are absent or NULL."""
-    items = _children(_expect(tlv, 0x30, "algorithm identifier"))
-    # every algorithm accepted here (SHA-2, ECDSA, RSA PKCS#1 v1.5) takes no parameters
-    if not items or len(items) > 2 or (len(items) == 2 and items[1].raw != b"\x05\x00"):
-        raise _DerError("malformed algorithm identifier")
-    return _oid(items[0])
-
-
-def _integer(tlv: _Tlv, what: str) -> int:
-    if not _expect(tlv, 0x02, what).content:
-        raise _DerError(f"{what}: empty integer")
-    return int.from_bytes(tlv.content, "big", signed=True)
-
-
-def _certificate(tlv: _Tlv) -> x509.Certificate:
-    parts = _children(_expect(tlv, 0x30, "certificate"))
-    # cryptography ignores the unused-bits count of the signature BIT STRING; openssl does not
-    if len(parts) != 3 or _expect(parts[2], 0x03, "certificate signature").content[:1] != b"\0":
-        raise _DerError("malformed certificate")
-    try:
-        return _parse_fully(lambda der: [x509.load_der_x509_certificate(der)], tlv.raw)[0]
-    except CERTIFICATE_ERRORS as error:
-        raise _DerError(f"embedded certificate: {error}") from None
-
-
-def _oid(tlv: _Tlv) -> str:
-    _expect(tlv, 0x06, "object identifier")
-    if not tlv.content or tlv.content[-1] & 0x80:
-        raise _DerError("malformed object identifier")
-    arcs, value = [], 0
-    for byte in tlv.content:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    head = min(arcs[0] // 40, 2)
-    return ".".join(str(arc) for arc in [head, arcs[0] - 40 * head, *arcs[1:]])
-
-
-def _der_oid(dotted: str) -> bytes:
-    arcs = [int(arc) for arc in dotted.split(".")]
-    body = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        while arc > 0x7F:
-            arc >>= 7
-            chunk.append(0x80 | (arc & 0x7F))
-        body += bytes(reversed(chunk))
-    return bytes([0x06, len(body)]) + bytes(body)
-
-
-def _der_octets(value: bytes) -> bytes:
-    return bytes([0x04, len(value)]) + value  # digests are shorter than 128 bytes
 
 
 @dataclass(frozen=True)
@@ -858,69 +983,100 @@ class _SignedData:
 
 
 def _parse_signed_data(der: bytes) -> _SignedData:
-    info = _children(_one(der, 0x30, "ContentInfo"))
-    if len(info) != 2 or _oid(info[0]) != OID_SIGNED_DATA:
-        raise _DerError("not a SignedData ContentInfo")
-    explicit = _expect(info[1], 0xA0, "ContentInfo content")
-    parts = _children(_one(explicit.content, 0x30, "SignedData"))
-    if len(parts) < 4:
-        raise _DerError("SignedData is incomplete")
-    version = _integer(parts[0], "SignedData version")
-    algorithms = frozenset(_algorithm(a)
-                           for a in _children(_expect(parts[1], 0x31, "digestAlgorithms")))
-    encapsulated = _children(_expect(parts[2], 0x30, "encapContentInfo"))
-    if len(encapsulated) != 1:
+    try:
+        info = asn1_cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].dotted != OID_SIGNED_DATA:
+            raise _DerError("not a SignedData ContentInfo")
+        signed = _read_signed_data(info["content"])
+        if asn1_cms.ContentInfo.load(der, strict=True).dump(force=True) != der:
+            raise _DerError("not DER: it does not re-encode to its own bytes")
+    except _DerError:
+        raise
+    except (ValueError, TypeError, KeyError, OverflowError) as error:
+        raise _DerError(str(error).splitlines()[0] if str(error) else "malformed") from None
+    return signed
+
+
+def _read_signed_data(signed: asn1_cms.SignedData) -> _SignedData:
+    encapsulated = signed["encap_content_info"]
+    if encapsulated["content"].native is not None:
         raise _DerError("content is embedded; a detached signature is expected")
     certificates: list[x509.Certificate] = []
-    for part in parts[3:-1]:
-        if part.tag == 0xA0:
-            for item in _children(part):
-                certificates.append(_certificate(item))
-        elif part.tag != 0xA1:  # [1] holds CRLs, which this verifier does not use
-            raise _DerError(f"unexpected SignedData field {part.tag:#04x}")
-    signers = tuple(_parse_signer_info(s)
-                    for s in _children(_expect(parts[-1], 0x31, "signerInfos")))
-    content_type = _oid(encapsulated[0])
+    for choice in signed["certificates"]:
+        if choice.name != "certificate":
+            raise _DerError(f"unexpected certificate kind {choice.name}")
+        certificates.append(_certificate(choice.chosen))
+    signers = tuple(_read_signer_info(s) for s in signed["signer_infos"])
+    content_type = encapsulated["content_type"].dotted
     # RFC 5652 5.1: version 3 when any signer is named by key identifier or the content is
-    # not id-data, else 1. Checked so that no unsigned byte of the file goes unexamined.
+    # not id-data, else 1.
     expected = 3 if content_type != OID_DATA or any(s.key_id for s in signers) else 1
+    version = _version(signed["version"])
     if version != expected:
         raise _DerError(f"SignedData version {version}; expected {expected}")
-    return _SignedData(content_type=content_type, digest_algorithms=algorithms,
+    return _SignedData(content_type=content_type,
+                       digest_algorithms=frozenset(_algorithm(a)
+                                                   for a in signed["digest_algorithms"]),
                        certificates=tuple(certificates), signers=signers)
 
 
-def _parse_signer_info(tlv: _Tlv) -> _SignerInfo:
-    parts = _children(_expect(tlv, 0x30, "SignerInfo"))
-    if len(parts) < 6:
-        raise _DerError("SignerInfo without signed attributes")
-    version = _integer(parts[0], "SignerInfo version")
+def _read_signer_info(info: asn1_cms.SignerInfo) -> _SignerInfo:
     issuer = serial = key_id = None
-    if parts[1].tag == 0x30:
-        name, number = _pair(parts[1], "issuerAndSerialNumber")
-        issuer = _expect(name, 0x30, "issuer").raw
-        serial = _integer(number, "serial number")
-    elif parts[1].tag == 0x80:
-        key_id = parts[1].content
+    sid = info["sid"]
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"].dump()
+        serial = int(sid.chosen["serial_number"].native)
     else:
-        raise _DerError("unknown signer identifier")
-    if version != (1 if key_id is None else 3):  # RFC 5652 5.3
-        raise _DerError(f"SignerInfo version {version} does not fit its signer identifier")
-    attributes = []
-    for attribute in _children(_expect(parts[3], 0xA0, "signed attributes")):
-        kind, values = _pair(attribute, "attribute")
-        attributes.append((_oid(kind), tuple(v.raw for v in
-                                             _children(_expect(values, 0x31, "values")))))
+        key_id = bytes(sid.chosen.native)
+    if _version(info["version"]) != (1 if key_id is None else 3):  # RFC 5652 5.3
+        raise _DerError("SignerInfo version does not fit its signer identifier")
+    if info["signed_attrs"].native is None:
+        raise _DerError("SignerInfo without signed attributes")
+    if info["unsigned_attrs"].native is not None:
+        raise _DerError("SignerInfo has unsigned attributes; none are expected")
+    attributes = tuple((attribute["type"].dotted,
+                        tuple(value.dump() for value in attribute["values"]))
+                       for attribute in info["signed_attrs"])
     if len({oid for oid, _ in attributes}) != len(attributes):
         raise _DerError("a signed attribute appears twice")
     return _SignerInfo(
         issuer=issuer, serial=serial, key_id=key_id,
-        digest_algorithm=_algorithm(parts[2]),
-        attributes=tuple(attributes),
-        signed_attributes=b"\x31" + parts[3].raw[1:],
-        signature_algorithm=_algorithm(parts[4]),
-        signature=_expect(parts[5], 0x04, "signature").content,
+        digest_algorithm=_algorithm(info["digest_algorithm"]), attributes=attributes,
+        signed_attributes=b"\x31" + info["signed_attrs"].dump()[1:],
+        signature_algorithm=_algorithm(info["signature_algorithm"]),
+        signature=bytes(info["signature"].native),
     )
+
+
+def _version(value: asn1_core.Integer) -> int:
+    return int(str(value.native).removeprefix("v"))
+
+
+def _algorithm(identifier: asn1_core.Sequence) -> str:
+    """The OID of an AlgorithmIdentifier whose parameters are absent or NULL."""
+    # every algorithm accepted here (SHA-2, ECDSA, RSA PKCS#1 v1.5) takes no parameters
+    if identifier["parameters"].dump() not in (b"", b"\x05\x00"):
+        raise _DerError("malformed algorithm identifier")
+    return str(identifier["algorithm"].dotted)
+
+
+def _certificate(certificate: asn1_x509.Certificate) -> x509.Certificate:
+    # cryptography ignores the unused-bits count of the signature BIT STRING; openssl does not
+    if certificate["signature_value"].contents[:1] != b"\0":
+        raise _DerError("malformed certificate")
+    try:
+        return _parse_fully(lambda der: [x509.load_der_x509_certificate(der)],
+                            certificate.dump())[0]
+    except CERTIFICATE_ERRORS as error:
+        raise _DerError(f"embedded certificate: {error}") from None
+
+
+def _der_oid(dotted: str) -> bytes:
+    return bytes(asn1_core.ObjectIdentifier(dotted).dump())
+
+
+def _der_octets(value: bytes) -> bytes:
+    return bytes(asn1_core.OctetString(value).dump())
 
 
 # --- small helpers -----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 import shutil
 import tempfile
 import threading
@@ -42,6 +43,9 @@ class HostRunner:
         self.inner = inner
         self.host = inner.host
         self.targets = targets
+
+    def __repr__(self) -> str:
+        return f"HostRunner({self.host!r})"
 
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
@@ -124,8 +128,10 @@ class Targets:
                 known_hosts=host.expect.known_hosts,
                 connect_timeout=host.expect.connect_timeout, control_dir=self.control_dir,
                 control_name=Connections.name(host.name), extra=host.ssh_args)
-        if host.become:
-            transport = [*(transport or []), "sudo", "-n", "--"] if transport else None
+        if host.become and transport:
+            # the remote shell reads these words: the user is checked and quoted all the same
+            user = ["-u", shlex.quote(host.become_user)] if host.become_user else []
+            transport = [*transport, "sudo", "-n", *user, "--"]
         return CommandRunner(host.name, transport, redactor=self.redactor,
                              command_timeout=float(host.expect.command_timeout), team=self.team)
 

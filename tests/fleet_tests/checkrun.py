@@ -29,6 +29,7 @@ import pytest
 import yaml
 from fleet import Fleet
 
+from maintcheck import runs
 from maintcheck.catalog import load as load_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +122,10 @@ def run_checks(phase: str, inventory: Path, reports: Path, *, change: str,
 
 
 def read_seen(path: Path, returncode: int, seconds: float, stdout: str, stderr: str) -> Seen:
-    """A finished run's outcomes, read back from its evidence JSON at ``path``."""
+    """A finished run's outcomes, read back from its evidence JSON at ``path``
+    (``reports/<change>/<phase>.json``: the latest run of that phase, ``pre.2.json`` for a
+    second run, since each run writes its own files)."""
+    path = runs.latest(path.parent, path.stem) or path
     if not path.exists():
         raise AssertionError(f"no evidence at {path}; exit {returncode}\n{stdout[-3000:]}\n"
                              f"{stderr[-3000:]}")
@@ -419,6 +423,7 @@ def assert_only_allowed(healthy: Seen, seen: Seen, allowed: Sequence[Allow]) -> 
 
 def assert_evidence_written(reports: Path, change: str, phase: str) -> None:
     """The run's evidence JSON and its self-contained HTML report are on disk."""
+    latest = runs.latest(reports / change, phase) or reports / change / f"{phase}.json"
     for suffix in (".json", ".html"):
-        path = reports / change / f"{phase}{suffix}"
+        path = latest.with_suffix(suffix)
         assert path.is_file() and path.stat().st_size > 0, f"{path} was not written"

@@ -12,7 +12,6 @@ the evidence. A slow answer, an HTTP error status or a wrong body is an answer: 
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import socket
@@ -27,7 +26,8 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.util.ssl_match_hostname import CertificateError
 
 from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData
-from maintcheck.redact import Redactor
+from maintcheck.redact import Redactor, is_secret_name
+from maintcheck.secret import Scope, Secret, reveal
 
 Auth = tuple[str, str]
 # told of each retried connection: (endpoint, cause of the first failure, what the retry got)
@@ -66,19 +66,65 @@ def split_userinfo(url: str) -> tuple[str, Auth | None]:
 
 
 def redactor_for(redactor: Redactor | None, *, auth: Auth | None, token: str | None,
-                 headers: Mapping[str, str] | None = None) -> Redactor:
+                 headers: Mapping[str, Any] | None = None) -> Redactor:
     """The caller's redactor, or a fresh one, that also knows this call's credentials."""
     red = redactor if redactor is not None else Redactor()
     if auth is not None:
-        red.add(auth[1])
         # what goes on the wire, and what a server that echoes headers would print back
-        red.add(base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
+        red.add_basic_auth(str(reveal(auth[0])), str(reveal(auth[1])))
     red.add(token)
     for name, value in (headers or {}).items():
-        if name.lower() in {"authorization", "proxy-authorization", "cookie"} or \
-                "token" in name.lower() or "key" in name.lower() or "secret" in name.lower():
+        if isinstance(value, Secret) or is_secret_name(str(name)):
             red.add(value)
+            text = str(reveal(value))
+            if " " in text:  # "Bearer abc": abc alone too
+                red.add(text.split(None, 1)[1])
     return red
+
+
+def credentials_for(url: str, *, auth: Auth | None = None, token: str | Secret | None = None,
+                    headers: Mapping[str, Any] | None = None, credentials: Scope | None = None,
+                    ) -> tuple[str, Auth | None, str | None, dict[str, str]]:
+    """What is sent to ``url``, and the URL without its userinfo.
+
+    Credentials given for this call win; then the URL's own ``user:pw@`` (or ``TOKEN@``);
+    then what ``credentials`` grants to this very URL, and nothing when it grants nothing: a
+    host's password never goes to a URL it was not declared for. An endpoint's own
+    ``Authorization`` header replaces basic auth and token.
+    """
+    clean, url_auth = split_userinfo(url)
+    granted = credentials.for_url(clean) if credentials is not None else None
+    basic = auth if auth is not None else url_auth
+    if basic is None and granted is not None:
+        basic = granted.auth
+    bearer = token if token is not None else (granted.token if granted is not None else None)
+    sent = {**(granted.headers if granted is not None else {}), **(headers or {})}
+    if any(str(k).lower() == "authorization" for k in sent):
+        basic = bearer = None  # the endpoint's own Authorization header is the one it wants
+    return (clean, None if basic is None else (str(reveal(basic[0])), str(reveal(basic[1]))),
+            str(reveal(bearer)) if bearer else None,
+            {str(k): str(reveal(v)) for k, v in sent.items()})
+
+
+class _Session(requests.Session):
+    """requests drops Authorization on a redirect to another host, but keeps other headers:
+    here the inventory's headers (an API key, a cookie) are dropped too."""
+
+    def __init__(self, own_headers: frozenset[str]) -> None:
+        super().__init__()
+        self.own_headers = own_headers
+
+    def __repr__(self) -> str:  # its auth and headers are credentials
+        return "Session(***)"
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        old, new = response.request.url, prepared_request.url
+        strip = self.should_strip_auth
+        if old and new and strip(old, new):  # type: ignore[no-untyped-call]
+            for name in self.own_headers:
+                prepared_request.headers.pop(name, None)
 
 
 def session(*, auth: Auth | None, token: str | None,
@@ -87,7 +133,7 @@ def session(*, auth: Auth | None, token: str | None,
 
     What is probed is exactly what the inventory says, not what the operator's shell says.
     """
-    s = requests.Session()
+    s = _Session(frozenset(headers or ()))
     s.trust_env = False
     if auth is not None:
         s.auth = auth
@@ -227,29 +273,34 @@ def raise_unobservable(exc: BaseException, endpoint: str, timeout: float,
 
 
 def get_json(url: str, *, timeout: float, ca_bundle: str | None = None,
-             auth: Auth | None = None, token: str | None = None,
-             params: Mapping[str, str] | None = None,
+             auth: Auth | None = None, token: str | Secret | None = None,
+             params: Mapping[str, str] | None = None, credentials: Scope | None = None,
              redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> Any:
     """GET an API endpoint and decode its JSON; anything else is a CheckError."""
     text = get_text(url, timeout=timeout, ca_bundle=ca_bundle, auth=auth, token=token,
-                    params=params, redactor=redactor, on_retry=on_retry)
+                    params=params, credentials=credentials, redactor=redactor,
+                    on_retry=on_retry)
     try:
         return json.loads(text)
     except ValueError:
-        red = redactor_for(redactor, auth=auth, token=token)
+        red = redactor if redactor is not None else Redactor()
+        # redacted whole, then cut: a cut first could split a secret the redactor knows
         raise MissingData(f"{red.text(split_userinfo(url)[0])}: answer is not JSON: "
-                          f"{red.text(text[:200])!r}") from None
+                          f"{red.text(text[:4096])[:200]!r}") from None
 
 
 def get_text(url: str, *, timeout: float, ca_bundle: str | None = None,
-             auth: Auth | None = None, token: str | None = None,
-             params: Mapping[str, str] | None = None,
+             auth: Auth | None = None, token: str | Secret | None = None,
+             params: Mapping[str, str] | None = None, credentials: Scope | None = None,
              redactor: Redactor | None = None, on_retry: OnRetry | None = None) -> str:
-    """GET an API endpoint's body; a non-2xx answer or no answer is a CheckError."""
-    clean, url_auth = split_userinfo(url)
-    auth = auth or url_auth
-    red = redactor_for(redactor, auth=auth, token=token)
-    with session(auth=auth, token=token, headers=None) as s:
+    """GET an API endpoint's body; a non-2xx answer or no answer is a CheckError.
+
+    ``credentials`` grants each credential to its own URLs only (see :func:`credentials_for`).
+    """
+    clean, auth, bearer, headers = credentials_for(url, auth=auth, token=token,
+                                                   credentials=credentials)
+    red = redactor_for(redactor, auth=auth, token=bearer, headers=headers)
+    with session(auth=auth, token=bearer, headers=headers) as s:
         try:
             response = get(s, clean, endpoint=f"GET {clean}", on_retry=on_retry, redactor=red,
                            params=params, timeout=timeout, verify=ca_bundle if ca_bundle else True)
@@ -258,5 +309,5 @@ def get_text(url: str, *, timeout: float, ca_bundle: str | None = None,
         if not response.ok:
             # an API answers errors in its body (Prometheus: {"error": ...}); keep a bit of it
             raise MissingData(f"{red.text(clean)}: HTTP {response.status_code} "
-                              f"{response.reason}: {red.text(response.text[:200])!r}")
+                              f"{response.reason}: {red.text(response.text[:4096])[:200]!r}")
         return response.text

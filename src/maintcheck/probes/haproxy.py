@@ -19,6 +19,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth
 from maintcheck.redact import Redactor
+from maintcheck.secret import Scope
 
 # the aggregate row of a backend carries this server name in HAProxy's own CSV
 BACKEND = "BACKEND"
@@ -54,8 +55,8 @@ class HaproxyServer:
 
 
 def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str | None = None,
-          redactor: Redactor | None = None,
-          on_retry: _client.OnRetry | None = None) -> list[HaproxyServer]:
+          redactor: Redactor | None = None, on_retry: _client.OnRetry | None = None,
+          credentials: Scope | None = None) -> list[HaproxyServer]:
     """Every backend and server row of the stats page at ``url`` (``;csv`` is added).
 
     >>> stats("http://lb1:8404/stats", timeout=5, auth=("ops", pw))[0].status
@@ -63,7 +64,7 @@ def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str 
     """
     csv_url = url if ";csv" in url else f"{url};csv"
     text = _client.get_text(csv_url, timeout=timeout, ca_bundle=ca_bundle, auth=auth,
-                            redactor=redactor, on_retry=on_retry)
+                            redactor=redactor, on_retry=on_retry, credentials=credentials)
     if not text.startswith("# pxname,"):
         red = _client.redactor_for(redactor, auth=auth, token=None)
         where = red.text(_client.split_userinfo(csv_url)[0])

@@ -32,6 +32,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth, OnRetry
 from maintcheck.redact import MASK, Redactor
+from maintcheck.secret import Scope, Secret
 
 EXCERPT_BYTES = 2048
 # enough to find a marker in any health page; a larger body is not read to its end
@@ -64,10 +65,10 @@ class HttpObservation:
 
 
 def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth | None = None,
-          token: str | None = None, headers: Mapping[str, str] | None = None,
+          token: str | Secret | None = None, headers: Mapping[str, Any] | None = None,
           expect_contains: str | None = None, connect_to: str | None = None,
-          redactor: Redactor | None = None, on_retry: OnRetry | None = None,
-          keep_body: bool = False) -> HttpObservation:
+          credentials: Scope | None = None, redactor: Redactor | None = None,
+          on_retry: OnRetry | None = None, keep_body: bool = False) -> HttpObservation:
     """GET ``url`` with TLS verified (system CAs, or ``ca_bundle`` alone when given).
 
     ``timeout`` bounds the connect, each read, and the body as a whole. ``latency_ms`` runs
@@ -80,15 +81,15 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
     >>> fetch("https://app.example.com/", timeout=5).status
     200
     """
-    clean, url_auth = _client.split_userinfo(url)
-    auth = auth or url_auth
-    red = _client.redactor_for(redactor, auth=auth, token=token, headers=headers)
+    clean, auth, bearer, sent = _client.credentials_for(url, auth=auth, token=token,
+                                                        headers=headers, credentials=credentials)
+    red = _client.redactor_for(redactor, auth=auth, token=bearer, headers=sent)
     target: str = clean
     extra_headers: dict[str, str] = {}
     adapter: HTTPAdapter | None = None
     if connect_to is not None:
         target, extra_headers, adapter = _route(clean, connect_to)
-    with _client.session(auth=auth, token=token, headers={**(headers or {}), **extra_headers}) as s:
+    with _client.session(auth=auth, token=bearer, headers={**sent, **extra_headers}) as s:
         if adapter is not None:
             s.mount("https://", adapter)
         started = time.monotonic()

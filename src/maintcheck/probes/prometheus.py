@@ -24,6 +24,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth
 from maintcheck.redact import Redactor
+from maintcheck.secret import Scope, Secret
 
 # Lowest first. "none" is what kube-prometheus gives its always-firing Watchdog.
 SEVERITIES: tuple[str, ...] = ("none", "info", "warning", "critical", "page")
@@ -48,11 +49,13 @@ def severity_rank(severity: str | None, order: Sequence[str] = SEVERITIES) -> in
 
 
 class ApiOptions(TypedDict, total=False):
-    """How to reach the API: CA bundle for TLS, basic auth or bearer token, a redactor."""
+    """How to reach the API: CA bundle for TLS, basic auth or bearer token or the credentials
+    granted to its URL, a redactor."""
 
     ca_bundle: str | None
     auth: Auth | None
-    token: str | None
+    token: str | Secret | None
+    credentials: Scope | None  # which credential goes to which URL (the run's, per host)
     redactor: Redactor | None
     on_retry: _client.OnRetry | None
 

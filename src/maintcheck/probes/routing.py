@@ -16,7 +16,7 @@ which no request sent straight to a backend can show.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from maintcheck.probes import haproxy, http
@@ -26,12 +26,13 @@ from maintcheck.probes import haproxy, http
 class Routed:
     """One request sent through the frontend, and the servers that received it."""
 
-    servers: tuple[str, ...]  # "backend/server" whose counter moved: one, unless traffic overlapped
+    servers: tuple[str, ...]  # "backend/server" whose counter moved (one, unless traffic overlapped)
     answer: http.HttpObservation
+    states: Mapping[str, str] = field(default_factory=dict)  # HAProxy's status of each, after
 
 
 def through_frontend(url: str, address: str, *, stats_url: str, servers: Sequence[str],
-                     timeout: float, rounds_per_server: int = 2,
+                     timeout: float, rounds_per_server: int = 3,
                      stats_options: Mapping[str, Any] | None = None,
                      **http_options: Any) -> list[Routed]:
     """Send ``url`` through the frontend at ``address`` until every server of ``servers``
@@ -40,19 +41,20 @@ def through_frontend(url: str, address: str, *, stats_url: str, servers: Sequenc
     does)."""
     stats = dict(stats_options or {})
 
-    def counters() -> dict[str, int]:
-        return {f"{s.backend}/{s.server}": s.sessions_total or 0
-                for s in haproxy.stats(stats_url, timeout=timeout, **stats)
-                if s.server != haproxy.BACKEND}
+    def counters() -> tuple[dict[str, int], dict[str, str]]:
+        rows = [s for s in haproxy.stats(stats_url, timeout=timeout, **stats)
+                if s.server != haproxy.BACKEND]
+        return ({f"{s.backend}/{s.server}": s.sessions_total or 0 for s in rows},
+                {f"{s.backend}/{s.server}": s.out_of_service() or "UP" for s in rows})
 
     routed: list[Routed] = []
     seen: set[str] = set()
-    before = counters()
+    before, _ = counters()
     for _ in range(max(1, rounds_per_server * len(servers))):
         answer = http.via(url, address, timeout=timeout, **http_options)
-        after = counters()
+        after, states = counters()
         moved = tuple(sorted(s for s, n in after.items() if n > before.get(s, 0)))
-        routed.append(Routed(moved, answer))
+        routed.append(Routed(moved, answer, states))
         seen.update(moved)
         before = after
         if seen >= set(servers) and len(routed) >= len(servers):
