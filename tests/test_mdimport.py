@@ -124,7 +124,8 @@ def test_an_id_pinned_in_the_markdown_wins(cat: catalog.Catalog) -> None:
 
 def test_a_new_maintenance_type_item_says_its_phase(cat: catalog.Catalog) -> None:
     text = SHIPPED.replace("- [ ] Firewall rules validated\n",
-                           "- [ ] Firewall rules validated\n- [ ] VPN tunnels up <!-- phase: post -->\n"
+                           "- [ ] Firewall rules validated\n"
+                           "- [ ] VPN tunnels up <!-- phase: post -->\n"
                            "- [ ] Change freeze lifted\n")
     result = reimport(text, cat)
     assert '{id: "14.7", title: "VPN tunnels up", kind: manual, phase: post}' in result.text

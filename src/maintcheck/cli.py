@@ -1,4 +1,5 @@
-"""The ``maintcheck`` command: list the checklist, make a signing key, verify evidence."""
+"""The ``maintcheck`` command: the checklist (list, import), a team's project (init, vars),
+signing keys and evidence (keygen, verify)."""
 
 
 from __future__ import annotations
