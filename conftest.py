@@ -9,4 +9,4 @@ the benchmark's plain-testinfra suite (it needs ``--hosts``), nor anything under
 and inventory folders.
 """
 
-collect_ignore = ["bench", "reports", "inventory"]
+collect_ignore = ["bench", "reports", "inventory", "src"]  # src: the shipped checks are linked there

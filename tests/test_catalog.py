@@ -1,57 +1,59 @@
-"""The catalog and checks/ hold each other: every item has a test, every test an item."""
+"""The catalog and checks/ hold each other, whatever the team's checklist holds.
+
+Nothing here counts the checklist's items: a team that adds line 2.7 changes the Markdown,
+imports it, and these tests still hold. One test pins that importing the Markdown
+(``checks/checklist.md``: as shipped, the user's checklist word for word, with
+``<!-- skippable -->`` on 11.6 and 13.2) gives the catalog, ``checks/checklist.yml``.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 
-from maintcheck import catalog
+from maintcheck import catalog, mdimport
+from maintcheck.catalog import MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
 from maintcheck.suite import scan
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = ROOT.parent / "shared" / "seed" / "maintenance-checklist.md"
-CAT = catalog.load(ROOT / "checks" / "checklist.yml")
+MARKDOWN = ROOT / "checks" / "checklist.md"
+CATALOG = ROOT / "checks" / "checklist.yml"
+CAT = catalog.load(CATALOG)
 REFS = scan(ROOT / "checks", ROOT)
 
 
-def test_catalog_has_the_91_items_of_15_sections() -> None:
-    assert len(CAT.items) == 91
-    assert [n for n, _, _ in CAT.sections()] == list(range(1, 16))
-    assert len([i for i in CAT.items if i.section == 4]) == 7
+def test_importing_the_shipped_markdown_gives_the_shipped_catalog() -> None:
+    imported = mdimport.import_checklist(mdimport.read(MARKDOWN), REFS, None)
+    assert imported.text == CATALOG.read_text(encoding="utf-8")
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="the seed checklist is not beside the repo")
-def test_titles_are_the_checklists_own_words() -> None:
-    seed = SEED.read_text(encoding="utf-8")
-    titles = re.findall(r"^- \[ \] (.+?)\s*$", seed, re.MULTILINE)
-    assert [i.title for i in CAT.items] == titles
-
-
-def test_phases_follow_the_sections() -> None:
-    phase = {i.section: i.phase for i in CAT.items if i.maintenance_type is None}
-    assert {s for s, p in phase.items() if p == "pre"} == {1, 2, 3, 10, 11, 15}
-    assert {s for s, p in phase.items() if p == "during"} == {4, 5, 6}
-    assert {s for s, p in phase.items() if p == "post"} == {7, 8, 9}
-    assert {i.maintenance_type for i in CAT.items if i.section in (12, 13, 14)} == {
-        "security", "application", "infrastructure"}
+def test_reimporting_the_shipped_markdown_changes_nothing() -> None:
+    imported = mdimport.import_checklist(mdimport.read(MARKDOWN), REFS, CAT)
+    assert imported.text == CATALOG.read_text(encoding="utf-8")
+    assert imported.lines() == []
 
 
 def test_ids_are_unique() -> None:
     ids = [i.id for i in CAT.items]
-    assert len(ids) == len(set(ids))
+    assert sorted(i for i in set(ids) if ids.count(i) > 1) == []
+
+
+def test_phases_and_types_are_known() -> None:
+    assert {i.phase for i in CAT.items} <= set(PHASES)
+    assert {i.maintenance_type for i in CAT.items} <= {None, *MAINTENANCE_TYPES}
 
 
 @pytest.mark.parametrize("item", CAT.items, ids=lambda i: i.id)
-def test_every_item_has_its_checks(item: catalog.Item) -> None:
+def test_every_item_has_the_checks_its_kind_says(item: catalog.Item) -> None:
+    """automated: a check; manual: one question, or none (the title is then asked); both."""
     refs = [r for r in REFS if r.item == item.id]
     automated = [r for r in refs if not r.manual]
     manual = [r for r in refs if r.manual]
     assert bool(automated) == item.automated, f"{item.id} ({item.kind}): automated {automated}"
-    assert len(manual) == (1 if item.manual else 0), f"{item.id} ({item.kind}): manual {manual}"
-    assert {Path(r.path).parts[1] for r in refs} == {item.phase}, f"{item.id} in wrong phase"
+    assert len(manual) <= (1 if item.manual else 0), f"{item.id} ({item.kind}): manual {manual}"
+    assert {Path(r.path).parts[1] for r in refs} <= {item.phase}, f"{item.id} in wrong phase"
 
 
 def test_every_check_names_a_catalog_item() -> None:
@@ -78,8 +80,7 @@ def test_a_broken_catalog_lists_every_problem(tmp_path: Path) -> None:
 def test_approvals_are_never_skippable() -> None:
     """1.1, 1.2 and section 15 are approvals: a skip of one leaves the run INCOMPLETE."""
     approvals = [i for i in CAT.items if i.id in ("1.1", "1.2") or i.section == 15]
-    assert len(approvals) == 8 and not any(i.skippable for i in approvals)
-    assert {i.id for i in CAT.items if i.skippable} == {"11.6", "13.2"}
+    assert approvals and not any(i.skippable for i in approvals)
     assert all(i.manual for i in CAT.items if i.skippable)
 
 

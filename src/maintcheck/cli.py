@@ -1,19 +1,22 @@
-"""The ``maintcheck`` command: list the checklist, make a signing key, verify evidence."""
+"""The ``maintcheck`` command: the checklist (list, import), a team's project (init, vars),
+signing keys and evidence (keygen, verify)."""
 
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from maintcheck import catalog as catalog_module
-from maintcheck import exitcodes, signing
+from maintcheck import exitcodes, mdimport, project, signing, team
 from maintcheck.catalog import KINDS, MAINTENANCE_TYPES, PHASES
 from maintcheck.errors import InputError
+from maintcheck.schema import VARIABLES
 from maintcheck.suite import scan
 
 
@@ -34,8 +37,69 @@ def checklist(args: argparse.Namespace) -> int:
         where = ", ".join(f"{r.nodeid}{' (manual)' if r.manual else ''}" for r in tests)
         mtype = f" [{item.maintenance_type}]" if item.maintenance_type else ""
         print(f"{item.id:>5}  {item.title:<{width}}  {item.phase:<6}  {item.kind:<9}"
-              f"{mtype}  {where or 'NO TEST'}")
+              f"{mtype}  {where or 'no check: its title is asked of the operator'}")
     print(f"{len(items)} item(s)")
+    return 0
+
+
+def checklist_import(args: argparse.Namespace) -> int:
+    """Write the catalog from the team's Markdown checklist; say what changed."""
+    markdown = mdimport.read(Path(args.markdown))
+    target = Path(args.catalog)
+    previous = catalog_module.load(target) if target.exists() else None
+    result = mdimport.import_checklist(markdown, scan(Path(args.checks), Path.cwd()), previous)
+    for line in result.lines():
+        print(line)
+    before = target.read_text(encoding="utf-8") if target.exists() else None
+    if args.check:
+        same = before == result.text
+        print(f"{target}: {'as' if same else 'NOT as'} {args.markdown} gives it")
+        return 0 if same else 1
+    scratch = target.with_name(f".{target.name}.new")
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch.write_text(result.text, encoding="utf-8")
+    try:
+        written = catalog_module.load(scratch)  # what the runs will read must load
+    except InputError as exc:
+        scratch.unlink()
+        raise InputError(args.markdown, exc.problems) from None
+    scratch.replace(target)
+    manual = len([i for i in written.items if not i.automated])
+    print(f"{'unchanged' if before == result.text else 'wrote'} {target}: "
+          f"{len(written.items)} items in {len(written.sections())} sections, {manual} without "
+          "an automated check (asked of the operator)")
+    return 0
+
+
+def variables(args: argparse.Namespace) -> int:
+    """Every inventory variable a run reads: maintcheck's own, then the team's."""
+    declared = team.load(Path(args.checks))
+    groups = [("maintcheck's own", VARIABLES)]
+    if declared.variables:
+        groups.append((f"the team's, from {declared.variables_path}", declared.variables))
+    for heading, found in groups:
+        print(f"{heading} ({len(found)}):")
+        for var in found:
+            default = json.dumps(var.default) if var.default not in ("", [], {}) else "-"
+            print(f"  {var.full_name}  {var.type}  default {default}  items "
+                  f"{', '.join(var.items) or '-'}: {var.doc}{' (secret)' if var.secret else ''}")
+    if declared.commands:
+        print(f"the team's read-only commands, from {declared.commands_path} "
+              f"({len(declared.commands)}):")
+        for command in declared.commands:
+            print(f"  {command.program} {'|'.join(command.verbs) or '(any reading arguments)'}: "
+                  f"{command.reason}")
+    return 0
+
+
+def init(args: argparse.Namespace) -> int:
+    """Write a ready team project: the shipped checklist and checks, inventories, pytest.ini."""
+    dest = Path(args.directory)
+    written = project.init(dest)
+    print(f"wrote {len(written)} files into {dest}/: checks/ (checklist.md, checklist.yml and "
+          "the shipped checks, now yours), inventory/ (local.yml, example/), pytest.ini, "
+          "conftest.py, reports/")
+    print(f"next: cd {dest} && pytest checks/pre")
     return 0
 
 
@@ -123,6 +187,27 @@ def parser() -> argparse.ArgumentParser:
     lister.add_argument("--kind", help=f"comma list of {','.join(KINDS)}")
     lister.add_argument("--type", help=f"comma list of general,{','.join(MAINTENANCE_TYPES)}")
     lister.set_defaults(func=checklist)
+    actions = lister.add_subparsers(dest="action", required=False)
+    importer = actions.add_parser(
+        "import", help="write the catalog from a Markdown checklist (`### N. Section`, "
+        "`- [ ] item`); exit 1 with --check when it differs, 2 on bad input")
+    importer.add_argument("markdown", help="the team's checklist, e.g. checks/checklist.md")
+    importer.add_argument("--catalog", default="checks/checklist.yml",
+                          help="the catalog to write (its ids are kept where titles match)")
+    importer.add_argument("--checks", default="checks", help="folder of the checks")
+    importer.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 when the catalog is not what the "
+                          "Markdown gives")
+    importer.set_defaults(func=checklist_import)
+    lister_vars = sub.add_parser("vars", help="list every inventory variable, the team's too, "
+                                 "and the team's declared read-only commands")
+    lister_vars.add_argument("--checks", default="checks",
+                             help="the team's checks folder (variables.yml, commands.yml)")
+    lister_vars.set_defaults(func=variables)
+    starter = sub.add_parser("init", help="write a team project: the shipped checklist and "
+                             "checks as a start, inventories, pytest configuration, reports/")
+    starter.add_argument("directory", help="a new (or empty) folder")
+    starter.set_defaults(func=init)
     gen = sub.add_parser("keygen", help="make an operator signing key")
     gen.add_argument("--key", default=str(signing.DEFAULT_KEY),
                      help="where to write the key (0600; its folder is made 0700); default "

@@ -97,9 +97,12 @@ class Evidence:
         """
         items = []
         states = self.states(phases)
+        unchecked = []  # items no automated check answers for: the operator does
         for item in self.items(phases):
             mine = sorted((o for o in self.outcomes if o.item == item.id),
                           key=lambda o: (o.host, o.test))
+            if not item.automated or (mine and all(o.manual for o in mine)):
+                unchecked.append(item.id)
             entry: dict[str, Any] = {
                 "id": item.id, "title": item.title, "section": item.section,
                 "section_title": item.section_title, "phase": item.phase, "kind": item.kind,
@@ -124,7 +127,8 @@ class Evidence:
             "items": items,
             "summary": {"outcomes": counts, "items": {s: list(states.values()).count(s)
                                                       for s in sorted(set(states.values()))},
-                        "pending_items": pending, "skipped_not_skippable": not_done},
+                        "pending_items": pending, "skipped_not_skippable": not_done,
+                        "without_automated_check": unchecked},
             "selection": {"partial": bool(narrowed_by), "narrowed_by": list(narrowed_by)},
             "verdict": verdict(list(states.values()), unfinished=bool(narrowed_by or not_done)),
             "confirmations": [c.as_dict() for _, c in sorted(self.confirmations.items())],

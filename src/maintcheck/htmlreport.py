@@ -93,10 +93,13 @@ def render_verdict(document: Mapping[str, Any]) -> str:
     change = document["change"]
     counts = document["summary"]["items"]
     tally = ", ".join(f"{counts[s]} {s}" for s in WEIGHT if counts.get(s))
+    unchecked = document["summary"].get("without_automated_check", [])
     lines = [
         (f"change {change['id']} · phase {document['phase']} · operator {change['operator']} · "
          f"{utc(document['started_at'])} to {utc(document['finished_at'])}"),
         f"{document['checklist']['items']} items: {tally}",
+        *(f"no automated check: {len(unchecked)} items, asked of the operator ({ids})"
+          for ids in [", ".join(unchecked)] if unchecked),
         *(f"unreachable: {on_host(h, cause)}" for h, cause in document["unreachable"].items()),
         *(f"retried once: {retry_line(r)}" for r in document.get("connection_retries", [])),
         *(f"warning: {w['item']} {on_host(w['host'], w['warning'])}"

@@ -79,7 +79,9 @@ class Expectations(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         # pytest prints a failing check's arguments (-l): never a value, secrets among them
-        set_here = sorted(k for k, v in self._values.items() if v != BY_NAME[PREFIX + k].default
+        # a team's variable (not in BY_NAME) is never listed: its default is not known here
+        set_here = sorted(k for k, v in self._values.items()
+                          if v != getattr(BY_NAME.get(PREFIX + k), "default", v)
                           and not (isinstance(v, Secret) and not v))
         return f"Expectations({len(self._values)} variables, set: {', '.join(set_here) or '-'})"
 
@@ -135,8 +137,10 @@ class Inventory:
         return values[0] if values else BY_NAME[PREFIX + name].default
 
 
-def load(path: str | Path) -> Inventory:
-    """Load and validate an inventory file or directory; raises :class:`InputError`."""
+def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
+    """Load and validate an inventory file or directory; raises :class:`InputError`.
+
+    ``extra``: the team's own variables (``checks/variables.yml``), validated as maintcheck's."""
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
@@ -151,6 +155,7 @@ def load(path: str | Path) -> Inventory:
     if problems:
         raise InputError(str(source), [redactor.text(p) for p in problems])
     manager, variables = read_with_ansible(source, redactor)
+    known = {**BY_NAME, **{v.full_name: v for v in extra}}
     hosts: list[Host] = []
     found: dict[str, None] = {}  # ordered set: the same group var is reported once
     for name, host_vars, groups in variables:
@@ -158,7 +163,7 @@ def load(path: str | Path) -> Inventory:
         if too_long:  # refused before anything else reads them
             found.update(dict.fromkeys(too_long))
             continue
-        expect, host_problems = validate(host_vars)
+        expect, host_problems = validate(host_vars, known)
         connection, connection_problems = connection_of(
             str(name), host_vars, host_vars.get("_origins", {}), origin(name))
         for problem in host_problems + connection_problems:
@@ -460,7 +465,8 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
         groups=tuple(groups),
         expect=expect,
         # the maintcheck_ variables as expect holds them; the others sealed by their names
-        variables={k: expect[k[len(PREFIX):]] if k in BY_NAME else sealed(
+        variables={k: expect[k[len(PREFIX):]] if k.startswith(PREFIX) and k[len(PREFIX):] in expect
+                   else sealed(
             v, whole=is_secret_name(k, expect.secret_vars) or (
                 k in COMMAND_LINE_VARS and isinstance(v, str) and bool(command_line_secrets(v))),
             declared=expect.secret_vars) for k, v in host_vars.items() if k != "_origins"},
@@ -469,23 +475,24 @@ def make_host(name: str, host_vars: Mapping[str, Any], groups: list[str],
     )
 
 
-def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
+def validate(host_vars: Mapping[str, Any], known: Mapping[str, Var] = BY_NAME
+             ) -> tuple[Expectations, list[str]]:
     """The host's expectations with defaults filled in, and every problem with its place."""
     origins: Mapping[str, str] = host_vars.get("_origins", {})
     problems = []
-    values: dict[str, Any] = {v.name: v.default for v in BY_NAME.values()}
+    values: dict[str, Any] = {v.name: v.default for v in known.values()}
     for key, value in host_vars.items():
         if not key.startswith(PREFIX):
             continue
         where = origins.get(key) or "inventory"
-        spec = BY_NAME.get(key)
+        spec = known.get(key)
         if spec is not None and vaulted(value):
             problems.append(f"{where}: {key} is vault-encrypted, and maintcheck never decrypts "
                             "vault values; give it from the environment instead: "
                             f"{key}: \"{{{{ lookup('env', '{key.upper()}') }}}}\"")
             continue
         if spec is None:
-            close = difflib.get_close_matches(key, list(BY_NAME), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
             hint = f"; did you mean {close[0]}?" if close else ""
             problems.append(f"{where}: unknown variable {key}{hint}")
             continue
@@ -495,7 +502,7 @@ def validate(host_vars: Mapping[str, Any]) -> tuple[Expectations, list[str]]:
             continue
         values[spec.name] = (Secret(value) if spec.secret and isinstance(value, str)
                              else sealed_headers(value))
-    for spec in BY_NAME.values():  # a secret variable is a Secret even when not set
+    for spec in known.values():  # a secret variable is a Secret even when not set
         if spec.secret and not isinstance(values[spec.name], Secret):
             values[spec.name] = Secret(str(values[spec.name] or ""))
     problems += threshold_problems(values, origins)

@@ -16,7 +16,7 @@ import pytest
 
 from maintcheck import baseline, exitcodes, journal, runs
 from maintcheck import evidence as evidence_json
-from maintcheck.catalog import PHASES
+from maintcheck.catalog import PHASES, Item
 from maintcheck.change import CONTACTS, Change
 from maintcheck.confirmations import Confirmation, prompt
 from maintcheck.errors import (
@@ -33,6 +33,7 @@ from maintcheck.htmlreport import HtmlReport, retry_line
 from maintcheck.inventory import Expectations, Host
 from maintcheck.runner import Runner
 from maintcheck.session import Options, Run, build
+from maintcheck.suite import scan
 from maintcheck.targets import NotApplicable
 
 if TYPE_CHECKING:
@@ -275,10 +276,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("target", [NotApplicable(reason)], ids=["n/a"])
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect: they apply to questions too
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
     run = config.stash.get(RUN, None)
     if run is None:
         return
+    items += questions(session, run)
     problems = []
     for item in items:
         mark = item.get_closest_marker("checklist")
@@ -356,7 +360,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     run = pyfuncitem.config.stash.get(RUN, None)
     if run is None or pyfuncitem.get_closest_marker("manual") is None:
         return None
-    answer = run.answers.get(pyfuncitem.stash[ITEM_ID])
+    answered(run, pyfuncitem.stash[ITEM_ID])
+    return True
+
+
+def answered(run: Run, item_id: str) -> None:
+    """The operator's answer as an outcome: pending, skipped, failed, or (yes) passed."""
+    answer = run.answers.get(item_id)
     if answer is None:
         pytest.skip(f"{PENDING}nobody has confirmed it yet (prompt, or --answers FILE)")
     if answer.status == "skip":
@@ -366,7 +376,55 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if answer.status == "no":
         pytest.fail(f"{answer.by} answered no at {answer.at}: {answer.note or 'no note'}",
                     pytrace=False)
-    return True
+
+
+class Catalogued(pytest.File):
+    """The catalog, as the parent of the questions for items no check implements."""
+
+    def collect(self) -> list[pytest.Item]:
+        return []
+
+
+class Question(pytest.Item):
+    """A catalog item no check implements: a manual item, its title the question."""
+
+    def __init__(self, *, entry: Item, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entry = entry
+        self.add_marker(pytest.mark.checklist(entry.id))
+        self.add_marker(pytest.mark.manual)
+
+    def runtest(self) -> None:
+        answered(self.config.stash[RUN], self.entry.id)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"[{self.entry.id}] {self.entry.title} (no check yet)"
+
+
+def questions(session: pytest.Session, run: Run) -> list[pytest.Item]:
+    """A question for each item of the run's whole phases that no check implements."""
+    phases = whole_phases(session.config)
+    checks = (session.config.rootpath / session.config.getini("maintcheck_checks")).resolve()
+    implemented = {ref.item for ref in scan(checks)} if checks.is_dir() else set()
+    missing = [i for i in run.catalog.items if i.phase in phases and i.id not in implemented]
+    if not missing:
+        return []
+    parent = Catalogued.from_parent(session, path=run.catalog.path.resolve())
+    return [Question.from_parent(parent, name=f"question[{i.id}]", entry=i) for i in missing]
+
+
+def whole_phases(config: pytest.Config) -> set[str]:
+    """The phases whose whole folder the run names (``checks``, ``checks/pre``); a run of one
+    file asks nothing beyond it."""
+    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
+    phases: set[str] = set()
+    for arg in config.args:
+        path = arg_path(config, arg)
+        if path == checks:
+            phases.update(PHASES)
+        elif path.parent == checks and path.name in PHASES and "::" not in arg:
+            phases.add(path.name)
+    return phases
 
 
 @pytest.hookimpl(wrapper=True)
@@ -572,6 +630,11 @@ class Recorder:
         for row in document.get("warnings", []):
             tr.write_line(printable(f"warning: {row['item']} {row['host']}: {row['warning']}"),
                           yellow=True)
+        unchecked = document["summary"].get("without_automated_check", [])
+        if unchecked:
+            tr.write_line(f"no automated check: {len(unchecked)} of "
+                          f"{document['checklist']['items']} items, asked of the operator "
+                          f"({', '.join(unchecked)})")
         pending = document["summary"]["pending_items"]
         if pending:
             tr.write_line(f"checklist incomplete: {len(pending)} items pending "

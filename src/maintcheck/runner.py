@@ -24,6 +24,7 @@ from typing import Protocol
 
 from maintcheck.errors import CommandTimeout, HostUnreachable, NotReadOnly
 from maintcheck.redact import Redactor
+from maintcheck.team import Command, Team, write_word
 
 # Programs a check may run. Anything else is refused before it leaves the controller.
 # Interpreters (sh, bash, python3, awk) are not here: they run whatever they are given, so
@@ -105,8 +106,11 @@ class Runner(Protocol):
             timeout: float | None = None, approved: str | None = None) -> Result: ...
 
 
-def check_read_only(argv: list[str]) -> None:
-    """Refuse any command that could change the host; raises :class:`NotReadOnly`."""
+def check_read_only(argv: list[str], team: Team | None = None) -> Command | None:
+    """Refuse any command that could change the host; raises :class:`NotReadOnly`.
+
+    A program beyond the shipped allowlist runs only when the team declared it (its
+    ``checks/commands.yml``): then the declaration that allowed it is returned."""
     if not argv:
         raise NotReadOnly("empty command")
     shown = shlex.join(argv)
@@ -136,8 +140,13 @@ def check_read_only(argv: list[str]) -> None:
         raise NotReadOnly(f"nothing to run in {shown!r}")
     program, args = words[0], words[1:]
     name = os.path.basename(program)
+    declared = None
     if program not in READ_ONLY_PROGRAMS and name not in READ_ONLY_PROGRAMS:
-        raise NotReadOnly(f"{name!r} is not on the read-only allowlist: {shown!r}")
+        declared = team.command(program) if team is not None else None
+        if declared is None:
+            raise NotReadOnly(f"{name!r} is not on the read-only allowlist (nor declared in the "
+                              f"team's commands.yml): {shown!r}")
+        team_read_only(name, args, declared, shown)
     if name in READ_ONLY_VERBS:
         # nft joins its arguments into one command: `nft "add table x"` is `nft add table x`
         verbs = [a for a in (" ".join(args).split() if name == "nft" else args)
@@ -164,10 +173,22 @@ def check_read_only(argv: list[str]) -> None:
         raise NotReadOnly(f"hostname with an operand renames the host: {shown!r}")
     if name == "psql":
         psql_read_only(args, env, shown)
-        return
+        return None
     for word in args:
         if SHELL_META & set(word) and name != "grep":
             raise NotReadOnly(f"shell metacharacters in {word!r}: {shown!r}")
+    return declared
+
+
+def team_read_only(name: str, args: list[str], declared: Command, shown: str) -> None:
+    """A team-declared program: one of its declared verbs first, no write verb anywhere."""
+    verbs = [a for a in args if not a.startswith("-")]
+    if declared.verbs and (not verbs or verbs[0] not in declared.verbs):
+        raise NotReadOnly(f"{name} {verbs[0] if verbs else '(no verb)'} is not a verb the team "
+                          f"declared ({', '.join(declared.verbs)}, {declared.origin}): {shown!r}")
+    written = next((w for a in args if (w := write_word(a))), None)
+    if written:
+        raise NotReadOnly(f"{name}: `{written}` is a write verb: {shown!r}")
 
 
 def is_option(arg: str, option: str) -> bool:
@@ -221,8 +242,10 @@ class CommandRunner:
     """The one runner: local or OpenSSH, with read-only checks, timeouts, retry and audit."""
 
     def __init__(self, host: str, transport: list[str] | None, *, redactor: Redactor,
-                 command_timeout: float = 30.0, connect_retries: int = 1) -> None:
+                 command_timeout: float = 30.0, connect_retries: int = 1,
+                 team: Team | None = None) -> None:
         self.host = host
+        self.team = team  # the team's declared read-only commands, if any
         self.transport = transport  # the ssh argv prefix, or None for a local host
         self.redactor = redactor
         self.command_timeout = command_timeout
@@ -236,9 +259,10 @@ class CommandRunner:
     def run(self, argv: list[str], *, stdin: str | None = None,
             timeout: float | None = None, approved: str | None = None) -> Result:
         """Run a read-only command. ``approved`` names a reviewed probe script sent on stdin."""
+        declared = None
         if approved is None:
             try:
-                check_read_only(argv)
+                declared = check_read_only(argv, self.team)
                 if stdin is not None:
                     raise NotReadOnly(f"only an approved probe reads a script on stdin: "
                                       f"{shlex.join(argv)!r}")
@@ -257,6 +281,8 @@ class CommandRunner:
                 "command": self.redactor.text(shlex.join(argv)),
                 "attempt": attempt,
             }
+            if declared is not None:  # not maintcheck's allowlist: the team's, reviewed there
+                entry["allowlist"] = f"team: {declared.origin}"
             if approved is not None:
                 entry["probe"] = approved
                 entry["stdin_sha256"] = hashlib.sha256((stdin or "").encode()).hexdigest()

@@ -27,6 +27,7 @@ from maintcheck.redact import Redactor
 from maintcheck.schema import parse_duration
 from maintcheck.secret import Credential, HttpOptions, Scope
 from maintcheck.targets import Targets
+from maintcheck.team import load as load_team
 
 MAX_ANSWERS_BYTES = 1024 * 1024  # README, "Limits": refused before it is read
 
@@ -202,10 +203,12 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     now = now or datetime.now(UTC)
     problems: list[str] = []
     cat = catalog.load(options.checklist)
-    inv = inventory.load(options.inventory)
+    team = load_team(Path(options.checklist).parent)
+    inv = inventory.load(options.inventory, team.variables)
     redactor = Redactor()
+    team_secrets = [v.full_name for v in team.variables if v.secret]
     for host in inv.hosts:
-        redactor.learn(host.variables, host.expect.secret_vars)
+        redactor.learn(host.variables, [*host.expect.secret_vars, *team_secrets])
     redactor.learn(dict(os.environ))
     limit = options.limit or None
     if limit and not inv.select(limit):
@@ -260,7 +263,7 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
             problems += [f"{exc.source}: {p}" for p in exc.problems]
     if problems:
         raise InputError("maintcheck options", problems)
-    targets = Targets(inv, limit, redactor, concurrency=options.concurrency)
+    targets = Targets(inv, limit, redactor, concurrency=options.concurrency, team=team)
     return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
                wait=wait, declared=declared)
 

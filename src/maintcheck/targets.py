@@ -17,6 +17,7 @@ from maintcheck.facts import FactCache, Facts
 from maintcheck.inventory import Host, Inventory
 from maintcheck.redact import Redactor
 from maintcheck.runner import CommandRunner, Result, close_master, ssh_transport
+from maintcheck.team import Team
 
 # An idle ssh ControlMaster holds a connection and 2.5 MB (3.7 MB of RSS). Beyond this many,
 # the least recently used is closed (its host reconnects if asked again): memory stays bounded
@@ -110,6 +111,7 @@ class Targets:
     concurrency: int = 32
     control_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mc-ssh-")))
     unreachable: dict[str, str] = field(default_factory=dict)
+    team: Team | None = None  # the team's declared read-only commands
 
     def __post_init__(self) -> None:
         self.connections = Connections(self.control_dir)
@@ -131,7 +133,7 @@ class Targets:
             user = ["-u", shlex.quote(host.become_user)] if host.become_user else []
             transport = [*transport, "sudo", "-n", *user, "--"]
         return CommandRunner(host.name, transport, redactor=self.redactor,
-                             command_timeout=float(host.expect.command_timeout))
+                             command_timeout=float(host.expect.command_timeout), team=self.team)
 
     def select(self, wanted: str | None = None, value: object = None) -> list[Host]:
         """Selected hosts, or those that declare ``maintcheck_<wanted>`` (equal to ``value``)."""
