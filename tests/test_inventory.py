@@ -343,3 +343,32 @@ def test_only_secrets_are_sealed(tmp_path: Path) -> None:
     assert a.variables["db_password"] == Secret("p-2")
     assert a.variables["nested"] == {"token": Secret("t-3"), "plain": "x"}
     assert a.variables["maintcheck_http"] is a.expect.http
+
+
+def test_values_that_would_become_a_verdict_are_input_errors_naming_file_and_line(
+        tmp_path: Path) -> None:
+    """NaN, a typo inside a list of mappings, the nested form and a connection maintcheck does
+    not speak: each one problem with its line, all at once, never a PASS or a FAILED."""
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  hosts:\n"
+        "    h1: {ansible_connection: local, maintcheck_load_max_per_cpu: .nan}\n"
+        "    h2: {ansible_connection: winrm, ansible_host: 127.0.0.1}\n"
+        "    h3: {ansible_connection: local, maintcheck: {services: [nginx]}}\n"
+        "    h4: {ansible_connection: local, maintcheck_backups: [{glob: '/b*', "
+        "max_age_hours: one day, min_bytes: -1}]}\n"
+        "    h5: {ansible_connection: local, maintcheck_http: [{url: 7, status: 999, "
+        "max_latency_ms: fast}]}\n")})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "hosts.yml")
+    said = {p.split(": ", 1)[0]: p for p in err.value.problems}
+    hosts = tmp_path / "hosts.yml"
+    assert "must be a finite number, got nan" in said[f"{hosts}:3"]
+    assert "ansible_connection 'winrm'" in said[f"{hosts}:4"]
+    assert "nested mapping is not read" in said[f"{hosts}:5"]
+    assert "maintcheck_services" in said[f"{hosts}:5"]
+    assert ("max_age_hours: must be a number, got str 'one day'" in said[f"{hosts}:6"]
+            and "min_bytes: must be a finite number not below 0, got -1" in said[f"{hosts}:6"])
+    assert all(s in said[f"{hosts}:7"] for s in (
+        "url: must be a string, got int 7", "status: must be an HTTP status (100-599), got 999",
+        "max_latency_ms: must be an integer, got str 'fast'"))
+    assert len(err.value.problems) == 5

@@ -66,3 +66,16 @@ def test_status_file_absent_fails_during_and_passes_after(three_phases: dict[str
     assert during["state"] == "failed" and "absent, expected present" in during[
         "outcomes"][0]["message"]
     assert post["state"] == "passed"
+
+
+def test_the_evidence_says_how_each_host_was_reached(three_phases: dict[str, dict]) -> None:
+    for doc in three_phases.values():
+        assert doc["inventory"]["reached"] == {"this-machine": {"connection": "local"}}
+
+
+def test_a_change_id_with_a_line_break_is_refused_and_names_no_folder(tmp_path: Path) -> None:
+    result = run_phase("pre", tmp_path, "--change", "CHG-1\n")
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "--change 'CHG-1\\n' must be letters, digits" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []

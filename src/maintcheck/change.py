@@ -9,7 +9,8 @@ from typing import Any
 
 from maintcheck.confirmations import parse_time, utc_stamp
 
-CHANGE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# \Z, not $: "$" also matches before a final newline, and "CHG-1\n" would name a folder
+CHANGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 CONTACTS = ("lead", "technical_contact", "business_contact", "emergency_contact")
 
 

@@ -238,6 +238,11 @@ def truthy(value: Any) -> bool:
     return bool(value)
 
 
+# connection types maintcheck speaks: OpenSSH for what Ansible reaches over ssh, or this
+# machine; a winrm, docker or network_cli host is never silently reached over ssh
+SPOKEN = frozenset({None, "", "ssh", "smart", "paramiko", "paramiko_ssh", "local"})
+
+
 def connection_of(name: str, host_vars: Mapping[str, Any],
                   origins: Mapping[str, str] | None = None, name_origin: str = "",
                   ) -> tuple[Connection, list[str]]:
@@ -252,7 +257,12 @@ def connection_of(name: str, host_vars: Mapping[str, Any],
     def where(var: str) -> str:
         return origins.get(var) or name_origin or "inventory"
 
-    local = host_vars.get("ansible_connection") == "local"
+    kind = host_vars.get("ansible_connection")
+    local = kind == "local"
+    if kind not in SPOKEN:
+        problems.append(f"{where('ansible_connection')}: ansible_connection {quoted(kind)}: "
+                        "maintcheck reaches hosts over OpenSSH (ssh, smart, paramiko) or runs "
+                        "locally (local), never another way; leave this host out with --limit")
     if CONTROL_OR_NEWLINE.search(name):
         problems.append(f"{name_origin or 'inventory'}: host name {quoted(name)} contains "
                         "control characters")

@@ -60,8 +60,25 @@ def render_summary(document: Mapping[str, Any], catalog: Catalog,
     return "\n".join([
         STYLE, render_verdict(document), "<h2>Checklist</h2>",
         render_checklist(document, catalog), "<h2>Sign-off</h2>",
-        render_signoff(document, catalog, pre), render_impact(document), NOSCRIPT,
+        render_signoff(document, catalog, pre), render_impact(document),
+        render_reached(document), NOSCRIPT,
     ])
+
+
+def render_reached(document: Mapping[str, Any]) -> str:
+    """What each host was checked through: connection, address, port, user, become."""
+    reached = document.get("inventory", {}).get("reached", {})
+    if not reached:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(host)}</td><td>{escape(how['connection'])}</td>"
+        f"<td>{escape(str(how.get('address', '')))}</td><td>{escape(str(how.get('port', '')))}"
+        f"</td><td>{escape(str(how.get('user', '')))}</td>"
+        f"<td>{escape(str(how.get('become', '')))}</td></tr>"
+        for host, how in sorted(reached.items()))
+    return ('<h2>Hosts checked</h2><table id="maintcheck-reached" class="mc-signoff">'
+            "<tr><th>host</th><th>through</th><th>address</th><th>port</th><th>user</th>"
+            f"<th>become</th></tr>{rows}</table>")
 
 
 def render_impact(document: Mapping[str, Any]) -> str:

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import hashlib
 import io
+import math
 import os
 import re
 import shlex
@@ -355,7 +356,8 @@ def _read_with_ansible(source: Path, redactor: Redactor
             merged.update({k: v for k, v in sealed.items() if k not in merged
                            and not k.startswith(("ansible_", *MAGIC_VARS))})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
-                                  if k.startswith(PREFIX) or k in CONNECTION_VARS}
+                                  if k.startswith(PREFIX) or k in CONNECTION_VARS
+                                  or k == PREFIX.rstrip("_")}
             result.append((host.name, merged, sorted(g.name for g in host.get_groups())))
     except AnsibleError as exc:
         raise InputError(str(source), [redactor.text(ansible_message(exc))]) from None
@@ -482,6 +484,12 @@ def validate(host_vars: Mapping[str, Any], known: Mapping[str, Var] = BY_NAME
     problems = []
     values: dict[str, Any] = {v.name: v.default for v in known.values()}
     for key, value in host_vars.items():
+        if key == PREFIX.rstrip("_") and isinstance(value, Mapping):
+            flat = ", ".join(f"{PREFIX}{k}" for k in list(value)[:4])
+            problems.append(f"{origins.get(key) or 'inventory'}: {key}: a nested mapping is not "
+                            f"read; give each setting as its own flat variable ({flat}), so "
+                            "that Ansible's precedence applies to each")
+            continue
         if not key.startswith(PREFIX):
             continue
         where = origins.get(key) or "inventory"
@@ -565,6 +573,8 @@ def type_problem(spec: Var, value: Any) -> str | None:
         return None if ok else f"must be an integer, got {describe(value)}"
     if kind == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and not math.isfinite(value):
+            return f"must be a finite number, got {value}"
         return None if ok else f"must be a number, got {describe(value)}"
     if kind.startswith("list"):
         if not isinstance(value, list):
@@ -602,7 +612,36 @@ def element_problem(spec: Var, inner: str, element: Any) -> str | None:
                 problems.append(f"unknown key {key!r}{hint}")
         problems += [f"needs {key!r}" for key, t in spec.keys.items()
                      if t.endswith("!") and key not in element]
+        problems += [f"{key}: {why}" for key, v in element.items() if key in spec.keys
+                     and (why := key_problem(str(key), spec.keys[key].rstrip("!"), v))]
         return "; ".join(problems) or None
+    return None
+
+
+def key_problem(key: str, kind: str, value: Any) -> str | None:
+    """Why one key's value inside a list-of-dict variable does not fit its type, or None: a
+    size, an age or a latency is a finite number not below 0; a status an HTTP status."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "str":
+        return None if isinstance(value, str) else f"must be a string, got {describe(value)}"
+    if kind in ("int", "float"):
+        if not number or (kind == "int" and not isinstance(value, int)):
+            noun = "an integer" if kind == "int" else "a number"
+            return f"must be {noun}, got {describe(value)}"
+        if not math.isfinite(value) or value < 0:
+            return f"must be a finite number not below 0, got {value}"
+        if key == "status" and not 100 <= value <= 599:
+            return f"must be an HTTP status (100-599), got {value}"
+        return None
+    if kind == "bool":
+        return None if isinstance(value, bool) else f"must be true or false, got {describe(value)}"
+    if kind == "dict":
+        return None if isinstance(value, Mapping) else f"must be a mapping, got {describe(value)}"
+    if kind.startswith("list"):
+        if not isinstance(value, list):
+            return f"must be a list, got {describe(value)}"
+        if kind == "list[str]" and not all(isinstance(v, str) for v in value):
+            return "must be a list of strings"
     return None
 
 

@@ -19,7 +19,7 @@ from maintcheck import __version__, baseline, catalog, evidence, inventory, runs
 from maintcheck.catalog import MAINTENANCE_TYPES, PHASES, Catalog
 from maintcheck.change import CHANGE_ID, CONTACTS, Change, Window
 from maintcheck.confirmations import Confirmation, load_answers, utc_stamp
-from maintcheck.errors import InputError
+from maintcheck.errors import InputError, printable
 from maintcheck.evidence import Evidence
 from maintcheck.facts import PROBE_SHA256, Facts
 from maintcheck.inventory import Expectations, Host
@@ -168,7 +168,9 @@ class Run:
             "change": self.change.as_dict(),
             "inventory": {"path": str(inv.path), "sha256": inv.sha256,
                           "limit": self.options.limit or "",
-                          "hosts": [h.name for h in self.targets.hosts]},
+                          "hosts": [h.name for h in self.targets.hosts],
+                          # what each host was checked through, as the inventory resolved it
+                          "reached": {h.name: reached(h) for h in self.targets.hosts}},
             "maintcheck": {"version": __version__, "probe_sha256": PROBE_SHA256,
                            "suite_commit": suite_commit(Path(self.options.checklist).parent),
                            "python": platform.python_version()},
@@ -215,8 +217,10 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
         problems.append(f"--limit {limit!r} matches no host of {inv.path}")
     change_id = options.change or inv.shared("change") or f"adhoc-{now:%Y%m%d}"
     if not CHANGE_ID.match(change_id):
-        problems.append(f"--change {change_id!r} must be letters, digits, '.', '_' or '-' "
-                        "(it names the evidence folder)")
+        source = "--change" if options.change else (
+            f"{inv.hosts[0].expect.origin('change')}: maintcheck_change")
+        problems.append(f"{source} {printable(repr(change_id))} must be letters, digits, '.', "
+                        "'_' or '-', at most 64 (it names the evidence folder)")
     window = None
     window_text = options.window or inv.shared("window")
     if window_text:
@@ -318,3 +322,13 @@ def suite_commit(where: Path) -> str:
         return "unknown"
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
+
+def reached(host: Host) -> dict[str, Any]:
+    """How one host was reached: ``{"connection": "ssh", "address": ..., "port": 22, ...}``;
+    extra ssh arguments by count only (they may hold a password)."""
+    if host.local:
+        return {"connection": "local"}
+    return {"connection": "ssh", "address": host.address, "port": host.port,
+            "user": host.user or "(ssh's default)",
+            "become": (host.become_user or "root") if host.become else "no",
+            "ssh_args": len(host.ssh_args)}
