@@ -79,3 +79,27 @@ def test_a_change_id_with_a_line_break_is_refused_and_names_no_folder(tmp_path: 
     assert "--change 'CHG-1\\n' must be letters, digits" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("option", "said"), [
+    ("--limit=~(", "'~(': Invalid host list pattern"),
+    ("--inventory=/dev/null", "not an inventory: neither a file nor a folder"),
+    ("--limit=@/nonexistent/retry.txt", "cannot read the limit file"),
+])
+def test_bad_options_are_one_usage_error_never_a_traceback(tmp_path: Path, option: str,
+                                                           said: str) -> None:
+    result = run_phase("pre", tmp_path, option)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert said in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+def test_limit_from_a_file_as_ansible_reads_it(tmp_path: Path) -> None:
+    """``--limit=@FILE`` (with "=": pytest expands a bare @FILE argument itself)."""
+    hosts = tmp_path / "retry.txt"
+    hosts.write_text("this-machine\n\n")
+    result = run_phase("pre", tmp_path / "reports", f"--limit=@{hosts}", "-k", "capacity")
+    assert result.returncode != pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    doc = json.loads((tmp_path / "reports" / "CI-LOCAL" / "pre.json").read_text())
+    assert doc["inventory"]["hosts"] == ["this-machine"]

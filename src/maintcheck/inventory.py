@@ -145,6 +145,8 @@ def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
     source = Path(path)
     if not source.exists():
         raise InputError(str(source), ["inventory not found"])
+    if not (source.is_file() or source.is_dir()):
+        raise InputError(str(source), ["not an inventory: neither a file nor a folder"])
     problems, size = size_problems(source)
     if problems:
         raise InputError(str(source), problems)
@@ -176,7 +178,12 @@ def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
         raise InputError(str(source), [redactor.text(p) for p in found])
 
     def pattern_hosts(pattern: str) -> list[str]:
-        return [h.name for h in manager.get_hosts(pattern)]
+        from ansible.errors import AnsibleError
+
+        try:
+            return [h.name for h in manager.get_hosts(pattern)]
+        except AnsibleError as exc:  # a pattern Ansible cannot read: "~(" say
+            raise InputError("--limit", [f"{pattern!r}: {ansible_message(exc)}"]) from None
 
     return Inventory(source, digest(source), tuple(hosts), pattern_hosts)
 

@@ -213,8 +213,10 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
         redactor.learn(host.variables, [*host.expect.secret_vars, *team_secrets])
     redactor.learn(dict(os.environ))
     limit = options.limit or None
+    if limit and limit.startswith("@"):
+        limit = limit_file(limit[1:])
     if limit and not inv.select(limit):
-        problems.append(f"--limit {limit!r} matches no host of {inv.path}")
+        problems.append(f"--limit {options.limit!r} matches no host of {inv.path}")
     change_id = options.change or inv.shared("change") or f"adhoc-{now:%Y%m%d}"
     if not CHANGE_ID.match(change_id):
         source = "--change" if options.change else (
@@ -332,3 +334,16 @@ def reached(host: Host) -> dict[str, Any]:
             "user": host.user or "(ssh's default)",
             "become": (host.become_user or "root") if host.become else "no",
             "ssh_args": len(host.ssh_args)}
+
+
+def limit_file(path: str) -> str:
+    """Ansible's ``--limit @FILE``: the host names in FILE, one a line, as one pattern. (Write
+    ``--limit=@FILE``: pytest expands a bare ``@FILE`` argument into arguments itself.)"""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--limit @{path}", [f"cannot read the limit file: {exc}"]) from None
+    names = [line.strip() for line in text.splitlines() if line.strip()]
+    if not names:
+        raise InputError(f"--limit @{path}", ["the limit file names no host"])
+    return ",".join(names)
