@@ -372,3 +372,19 @@ def test_values_that_would_become_a_verdict_are_input_errors_naming_file_and_lin
         "url: must be a string, got int 7", "status: must be an HTTP status (100-599), got 999",
         "max_latency_ms: must be an integer, got str 'fast'"))
     assert len(err.value.problems) == 5
+
+
+def test_toml_and_script_inventories_are_read_as_ansible_reads_them(tmp_path: Path) -> None:
+    """Both are enabled in ansible-core by default; a script runs here, as it does for ansible."""
+    write(tmp_path, {
+        "hosts.toml": '[web.hosts.web-01]\nansible_host = "10.0.0.5"\nansible_port = 2222\n',
+        "dyn.py": ("#!/usr/bin/env python3\nimport json, sys\n"
+                   "print('{}' if '--host' in sys.argv else json.dumps({'db': {'hosts': "
+                   "['db-01']}, '_meta': {'hostvars': {'db-01': {'ansible_host': "
+                   "'10.0.0.6', 'ansible_user': 'ops'}}}}))\n")})
+    (tmp_path / "dyn.py").chmod(0o755)
+    toml = inventory.load(tmp_path / "hosts.toml").hosts[0]
+    assert (toml.name, toml.address, toml.port, toml.groups) == (
+        "web-01", "10.0.0.5", 2222, ("all", "web"))
+    script = inventory.load(tmp_path / "dyn.py").hosts[0]
+    assert (script.name, script.address, script.user) == ("db-01", "10.0.0.6", "ops")

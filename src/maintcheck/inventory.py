@@ -38,7 +38,9 @@ from maintcheck.secret import Secret
 os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
 os.environ.setdefault("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "True")
 os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")
-os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,yaml,ini,auto")
+# as ansible-core enables them by default; a script inventory runs on this machine, as it does
+# for ansible: it is code, to be reviewed as code
+os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,script,auto,yaml,ini,toml")
 
 # Limits on input (README, "Limits"): refused at once, before ansible reads anything
 # ansible-core reads about 4 MiB of hosts in 16 s here: beyond 1 MiB the run says it is reading
