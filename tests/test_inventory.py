@@ -388,3 +388,19 @@ def test_toml_and_script_inventories_are_read_as_ansible_reads_them(tmp_path: Pa
         "web-01", "10.0.0.5", 2222, ("all", "web"))
     script = inventory.load(tmp_path / "dyn.py").hosts[0]
     assert (script.name, script.address, script.user) == ("db-01", "10.0.0.6", "ops")
+
+
+def test_templates_render_as_a_play_renders_them(tmp_path: Path) -> None:
+    """Another host's variables through hostvars, a {% %}-only template, and a template that
+    cannot render named with its file, line, host and variable."""
+    write(tmp_path, {"hosts.yml": (
+        "all:\n  vars:\n    env: prod\n  hosts:\n    db-01: {ansible_host: 10.0.0.7}\n"
+        "    web-01:\n      ansible_host: \"{{ hostvars['db-01'].ansible_host }}\"\n"
+        "      ansible_user: \"{% if env == 'prod' %}ops{% else %}dev{% endif %}\"\n"),
+        "bad.yml": "all:\n  hosts:\n    w1: {ansible_host: \"{{ nothere.x }}\"}\n"})
+    web = inventory.load(tmp_path / "hosts.yml").host("web-01")
+    assert (web.address, web.user) == ("10.0.0.7", "ops")
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "bad.yml")
+    assert err.value.problems == [(f"{tmp_path / 'bad.yml'}:3: w1: ansible_host: the template "
+                                   "does not render: 'nothere' is undefined")]

@@ -359,11 +359,27 @@ def _read_with_ansible(source: Path, redactor: Redactor
             # vault values are never decrypted; ansible's own variables (``groups`` names every
             # host of the inventory, for every host) hold none and are left as they are
             sealed = {k: v if k.startswith(MAGIC_VARS) else seal(v) for k, v in host_vars.items()}
+            if any("hostvars" in str(v) for k, v in sealed.items()
+                   if k.startswith(("ansible_", PREFIX))):
+                # another host's variables, as a play sees them: read only when a template
+                # names them (built for every host, they would make loading quadratic)
+                from ansible.vars.hostvars import HostVars
+
+                sealed["hostvars"] = HostVars(inventory=manager, variable_manager=variables,
+                                              loader=loader)
             templar = Templar(loader=loader, variables=sealed)
-            merged = {k: resolve(templar, v, sealed) for k, v in sealed.items()
-                      if k.startswith(("ansible_", PREFIX))}
+            merged = {}
+            for k, v in sealed.items():
+                if not k.startswith(("ansible_", PREFIX)):
+                    continue
+                try:
+                    merged[k] = resolve(templar, v, sealed)
+                except AnsibleError as exc:
+                    raise InputError(str(source), [redactor.text(
+                        f"{origin(v) or 'inventory'}: {host.name}: {k}: the template does not "
+                        f"render: {ansible_message(exc)}")]) from None
             merged.update({k: v for k, v in sealed.items() if k not in merged
-                           and not k.startswith(("ansible_", *MAGIC_VARS))})
+                           and not k.startswith(("ansible_", *MAGIC_VARS)) and k != "hostvars"})
             merged["_origins"] = {k: origin(v) for k, v in host_vars.items()
                                   if k.startswith(PREFIX) or k in CONNECTION_VARS
                                   or k == PREFIX.rstrip("_")}
@@ -411,7 +427,7 @@ def resolve(templar: Any, value: Any, variables: Mapping[str, Any]) -> Any:
     """Render Jinja2 in a variable (``ansible_host: "{{ ip }}"``), as a play would; a template
     that names a vault-encrypted variable stays sealed (it would render as ``***``)."""
     text = str(value)  # safe: vault values are sealed before this
-    if "{{" in text:
+    if "{{" in text or "{%" in text:
         names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
         secret = next((variables[n] for n in sorted(names) if isinstance(variables.get(n),
                                                                           Vaulted)), None)
