@@ -404,3 +404,16 @@ def test_templates_render_as_a_play_renders_them(tmp_path: Path) -> None:
         inventory.load(tmp_path / "bad.yml")
     assert err.value.problems == [(f"{tmp_path / 'bad.yml'}:3: w1: ansible_host: the template "
                                    "does not render: 'nothere' is undefined")]
+
+
+def test_contains_matches_whole_lines_without_their_indentation() -> None:
+    """4.4: a tab-indented directive is the directive."""
+    from maintcheck.assess import config_mismatches
+    from maintcheck.facts import parse
+
+    facts = parse("h1", "@@maintcheck path /etc/x.conf\n/etc/x.conf|regular file|644|20|1|"
+                        "root|root\n@@maintcheck content /etc/x.conf\n[main]\n\tUsePAM yes\n"
+                        "@@maintcheck end\n")
+    spec = [{"path": "/etc/x.conf", "contains": ["UsePAM yes", "  [main]", "X no"]}]
+    assert config_mismatches(facts, spec) == [
+        "/etc/x.conf: lacks line(s) ['X no'], expected every line of contains"]

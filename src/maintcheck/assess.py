@@ -202,8 +202,10 @@ def config_mismatches(facts: Facts, files: Iterable[Mapping[str, Any]]) -> Findi
             found.append(f"{path}: sha256 {info.sha256[:16]}..., expected "
                          f"{spec['sha256'][:16]}...")
         if spec.get("contains"):
-            lines = set((facts.content(path) or "").splitlines())
-            missing = [line for line in spec["contains"] if line not in lines]
+            # whole lines, compared without their leading and trailing blanks (an indented
+            # directive is the same directive)
+            lines = {line.strip() for line in (facts.content(path) or "").splitlines()}
+            missing = [line for line in spec["contains"] if line.strip() not in lines]
             if missing:
                 found.append(f"{path}: lacks line(s) {missing}, expected every line of "
                              "contains")
