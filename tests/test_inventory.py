@@ -417,3 +417,26 @@ def test_contains_matches_whole_lines_without_their_indentation() -> None:
     spec = [{"path": "/etc/x.conf", "contains": ["UsePAM yes", "  [main]", "X no"]}]
     assert config_mismatches(facts, spec) == [
         "/etc/x.conf: lacks line(s) ['X no'], expected every line of contains"]
+
+
+def test_vaulted_connection_values_and_vault_files_are_named(tmp_path: Path) -> None:
+    """A vaulted address would reach ssh as ***: an input error naming its line and the way
+    round; a vault-encrypted file without a suffix (group_vars/all/vault) is named too."""
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    vault = VaultLib([("default", VaultSecret(b"pw"))])
+    write(tmp_path, {
+        "one/hosts.yml": ("all:\n  hosts:\n    h2:\n      ansible_host: "
+                          + vault_yaml("10.0.0.5", 8)),
+        "two/hosts.yml": "all:\n  hosts:\n    h1: {ansible_connection: local}\n",
+        "two/group_vars/all/vault": vault.encrypt("maintcheck_lead: x\n").decode()})
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "one" / "hosts.yml")
+    assert err.value.problems == [(
+        f"{tmp_path / 'one' / 'hosts.yml'}:4: ansible_host is vault-encrypted, and maintcheck "
+        "never decrypts vault values: write it in the clear, or from the environment "
+        "(ansible_host: \"{{ lookup('env', 'ANSIBLE_HOST') }}\")")]
+    with pytest.raises(InputError) as err:
+        inventory.load(tmp_path / "two" / "hosts.yml")
+    assert str(tmp_path / "two" / "group_vars" / "all" / "vault") + ":1: a vault-encrypted file" \
+        in err.value.problems[0]

@@ -171,6 +171,13 @@ def load(path: str | Path, extra: tuple[Var, ...] = ()) -> Inventory:
         expect, host_problems = validate(host_vars, known)
         connection, connection_problems = connection_of(
             str(name), host_vars, host_vars.get("_origins", {}), origin(name))
+        sealed_vars = [k for k in CONNECTION_VARS if vaulted(host_vars.get(k))]
+        if sealed_vars:  # ssh would be handed "***": say why, not that "***" is no address
+            where = host_vars.get("_origins", {})
+            connection_problems = [
+                f"{where.get(k) or 'inventory'}: {k} is vault-encrypted, and maintcheck never "
+                "decrypts vault values: write it in the clear, or from the environment "
+                f"({k}: \"{{{{ lookup('env', '{k.upper()}') }}}}\")" for k in sealed_vars]
         for problem in host_problems + connection_problems:
             found[problem] = None
         hosts.append(make_host(name, host_vars, groups, expect, connection))
@@ -270,8 +277,8 @@ def syntax_problems(source: Path, redactor: Redactor | None = None) -> list[str]
     """
     problems = []
     for file in inventory_files(source):
-        if file.suffix not in YAML_SUFFIXES and not (file.parent.name.endswith("_vars")
-                                                     and file.suffix == ""):
+        in_vars = any(p.name in ("group_vars", "host_vars") for p in file.parents)
+        if file.suffix not in YAML_SUFFIXES and not (in_vars and file.suffix == ""):
             if redactor is not None:
                 learn_ini(file, redactor)
             continue
