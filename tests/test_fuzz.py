@@ -44,6 +44,33 @@ def test_inventory_variables_never_crash(tmp_path_factory, host_vars) -> None:
         assert [h.name for h in inv.hosts] == ["h1"]
 
 
+CONNECTION = ["ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port",
+              "ansible_user", "ansible_ssh_user", "ansible_ssh_private_key_file",
+              "ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_become",
+              "ansible_become_user", "ansible_become_method", "ansible_connection"]
+hostile = st.one_of(values, st.floats(), st.sampled_from([
+    "-oProxyCommand=touch pwned", "10.0.0.5\nverdict: PASSED", "{{ hostvars['x'].y }}",
+    "{% if true %}h{% endif %}", "70000", "abc", "-J ops@-oProxyCommand=x", "winrm", "ssh",
+    "local", "root; touch x", "~(", "@file"]))
+
+
+@FUZZ
+@given(host_vars=st.dictionaries(st.sampled_from(CONNECTION), hostile, max_size=5),
+       extra=st.dictionaries(names, hostile, max_size=3))
+def test_connection_variables_never_crash(tmp_path_factory, host_vars, extra) -> None:
+    """The whole shape a host may have, connection variables included: one message, every
+    problem a line, or a host; never a traceback."""
+    base = tmp_path_factory.mktemp("inv")
+    (base / "hosts.yml").write_text(yaml.safe_dump(
+        {"all": {"hosts": {"h1": {**host_vars, **extra}}}}))
+    try:
+        inv = inventory.load(base / "hosts.yml")
+    except InputError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+    else:
+        assert [h.name for h in inv.hosts] == ["h1"]
+
+
 @FUZZ
 @given(text=st.text(max_size=300))
 def test_inventory_text_never_crashes(tmp_path_factory, text: str) -> None:
