@@ -95,11 +95,14 @@ def test_bad_options_are_one_usage_error_never_a_traceback(tmp_path: Path, optio
     assert "INTERNALERROR" not in result.stdout + result.stderr
 
 
-def test_limit_from_a_file_as_ansible_reads_it(tmp_path: Path) -> None:
-    """``--limit=@FILE`` (with "=": pytest expands a bare @FILE argument itself)."""
+@pytest.mark.parametrize("form", ["apart", "joined"])
+def test_limit_from_a_file_as_ansible_reads_it(tmp_path: Path, form: str) -> None:
+    """``--limit @FILE`` as Ansible takes it, though pytest expands a bare ``@FILE`` argument
+    into arguments of its own; and ``--limit=@FILE``."""
     hosts = tmp_path / "retry.txt"
     hosts.write_text("this-machine\n\n")
-    result = run_phase("pre", tmp_path / "reports", f"--limit=@{hosts}", "-k", "capacity")
+    limit = ["--limit", f"@{hosts}"] if form == "apart" else [f"--limit=@{hosts}"]
+    result = run_phase("pre", tmp_path / "reports", *limit, "-k", "capacity")
     assert result.returncode != pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     doc = json.loads((tmp_path / "reports" / "CI-LOCAL" / "pre.json").read_text())
     assert doc["inventory"]["hosts"] == ["this-machine"]

@@ -122,9 +122,15 @@ def from_root(config: pytest.Config, value: str) -> str:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
-    """Note whether stdin is a terminal, before pytest's capture puts /dev/null on fd 0."""
+def pytest_load_initial_conftests(early_config: pytest.Config,
+                                  args: list[str]) -> Generator[None, None, None]:
+    """Note whether stdin is a terminal, before pytest's capture puts /dev/null on fd 0; and
+    keep Ansible's ``--limit @FILE`` whole: pytest would expand ``@FILE`` into arguments."""
     early_config.stash[STDIN_TTY] = sys.stdin is not None and sys.stdin.isatty()
+    for i in range(len(args) - 1):
+        if args[i] == "--limit" and args[i + 1].startswith("@"):
+            args[i:i + 2] = [f"--limit={args[i + 1]}"]
+            break
     return (yield)
 
 

@@ -337,8 +337,8 @@ def reached(host: Host) -> dict[str, Any]:
 
 
 def limit_file(path: str) -> str:
-    """Ansible's ``--limit @FILE``: the host names in FILE, one a line, as one pattern. (Write
-    ``--limit=@FILE``: pytest expands a bare ``@FILE`` argument into arguments itself.)"""
+    """Ansible's ``--limit @FILE``: the host names in FILE, one a line, as one pattern (the
+    plugin keeps ``@FILE`` whole before pytest expands it into arguments)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
