@@ -106,3 +106,27 @@ def test_limit_from_a_file_as_ansible_reads_it(tmp_path: Path, form: str) -> Non
     assert result.returncode != pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
     doc = json.loads((tmp_path / "reports" / "CI-LOCAL" / "pre.json").read_text())
     assert doc["inventory"]["hosts"] == ["this-machine"]
+
+
+def test_select_by_checklist_line_and_rerun_what_failed(tmp_path: Path) -> None:
+    """--item and --section select by the catalog; --rerun-failed takes the failed and errored
+    checks of the latest run from its evidence (pytest's cache is off); each run is partial."""
+    folder = tmp_path / "CI-LOCAL"
+    whole = run_phase("during", tmp_path)
+    first = json.loads((folder / "during.json").read_text())
+    failed = sorted({(i["id"], o["test"]) for i in first["items"] for o in i["outcomes"]
+                     if o["outcome"] in ("failed", "error")})
+    assert failed, whole.stdout  # on a machine with no status file, 4.1 fails
+    run_phase("during", tmp_path, "--rerun-failed")
+    again = json.loads((folder / "during.2.json").read_text())
+    ran = sorted({(i["id"], o["test"]) for i in again["items"] for o in i["outcomes"]
+                  if o["outcome"] not in ("not run",)})
+    assert ran == failed
+    assert again["selection"]["partial"] is True and again["verdict"] != "PASSED"
+    run_phase("during", tmp_path, "--item", "5.5,6.6", "--section", "5")
+    third = json.loads((folder / "during.3.json").read_text())
+    assert {i["id"] for i in third["items"] if i["outcomes"]} == {"5.5"}
+    refused = run_phase("during", tmp_path, "--item", "9.9")
+    assert refused.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "--item 9.9: not in the checklist" in refused.stdout + refused.stderr
+    assert not (folder / "during.4.json").exists()

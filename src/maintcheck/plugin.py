@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import json
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from maintcheck import baseline, exitcodes, journal, runs
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES, Item
 from maintcheck.change import CONTACTS, Change
-from maintcheck.confirmations import Confirmation, prompt
+from maintcheck.confirmations import Confirmation
 from maintcheck.errors import (
     CheckError,
     InputError,
@@ -44,6 +45,7 @@ ITEM_ID = pytest.StashKey[str]()
 OUTCOME = pytest.StashKey[tuple[str, str]]()  # a check's outcome and message, as it ended
 AFTER = pytest.StashKey[dict[str, tuple[Facts, dict[str, Any]]]]()
 STDIN_TTY = pytest.StashKey[bool]()
+SELECTION = pytest.StashKey[Any]()  # maintcheck.selection.Selection: --item, --section
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
 NOT_YET = "not yet automated: "
@@ -66,6 +68,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("maintcheck", "maintcheck: the maintenance checklist")
     group.addoption("--inventory", help="Ansible inventory (file or folder); default from ini")
     group.addoption("--limit", help="Ansible host pattern, e.g. 'web:&prod' or '!db-02'")
+    group.addoption("--item", help="run only these checklist items, e.g. '2.3,7.1' (partial)")
+    group.addoption("--section", help="run only these checklist sections, e.g. '2,5' (partial)")
+    group.addoption("--rerun-failed", action="store_true",
+                    help="run again the checks that failed or errored in the latest run of this "
+                         "change and phase, as its evidence records them (partial)")
     group.addoption("--change", help="change request id (names the evidence folder)")
     group.addoption("--window", help="maintenance window START/END, ISO 8601 with zone")
     group.addoption("--operator", help="who runs the checks (default: the OS user)")
@@ -158,6 +165,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN] = run
+    # refused before the run claims its label: a usage error leaves no evidence behind
+    config.stash[SELECTION] = checklist_selection(config, run)
     if opt.collectonly:
         return  # nothing ran: no evidence, no report, nothing to sign
     controller = not hasattr(config, "workerinput")
@@ -188,6 +197,9 @@ def narrowing(config: pytest.Config) -> list[str]:
     opt = config.option
     found = [f"{flag} {value}" for flag, value in (
         ("-k", opt.keyword), ("-m", opt.markexpr), ("--limit", opt.limit),
+        ("--item", opt.item), ("--section", opt.section),
+        ("--rerun-failed", "the failed and errored checks of the latest run"
+         if opt.rerun_failed else None),
         *(("--deselect", d) for d in getattr(opt, "deselect", None) or ()),
         *(("--ignore", d) for d in getattr(opt, "ignore", None) or ()),
         *(("--ignore-glob", d) for d in getattr(opt, "ignore_glob", None) or ())) if value]
@@ -301,45 +313,47 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.stash[ITEM_ID] = mark.args[0]
     if problems:
         raise pytest.UsageError("checks without a checklist item:\n  - " + "\n  - ".join(problems))
+    select_by_checklist(config, run, items)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Ask the operator about manual items, on the controller, before any test runs."""
-    config = session.config
-    run = config.stash.get(RUN, None)
-    if run is None or hasattr(config, "workerinput"):
+def checklist_selection(config: pytest.Config, run: Run) -> Any:
+    """``--item``, ``--section`` and ``--rerun-failed`` as one :class:`Selection`; a usage
+    error for an id the catalog lacks, or for nothing to re-run."""
+    from maintcheck import runs, selection
+
+    opt = config.option
+    cells = None
+    if opt.rerun_failed:
+        phase = "+".join(p for p in PHASES if p in run.options.phases)
+        last = runs.latest(run.report_dir, phase)
+        if last is None:
+            raise pytest.UsageError(f"--rerun-failed: no earlier {phase} run of change "
+                                    f"{run.change.id} in {run.report_dir}")
+        cells = selection.failed_cells(json.loads(last.read_text(encoding="utf-8")))
+        if not cells:
+            raise pytest.UsageError(f"--rerun-failed: nothing failed or errored in {last.name}")
+    chosen = selection.Selection(selection.ids(opt.item), selection.ids(opt.section), cells)
+    problems = selection.unknown(chosen, (i.id for i in run.catalog.items))
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+    return chosen
+
+
+def select_by_checklist(config: pytest.Config, run: Run, items: list[pytest.Item]) -> None:
+    """Keep the checks ``--item``, ``--section`` and ``--rerun-failed`` name."""
+    chosen = config.stash[SELECTION]
+    if not chosen.narrows:
         return
-    wanted = []
-    for item in session.items:
-        item_id = item.stash.get(ITEM_ID, "")
-        entry = run.catalog[item_id] if item_id else None
-        if (entry and item.get_closest_marker("manual") and run.type_selected(
-                entry.maintenance_type) and entry.id not in run.answers
-                and entry not in wanted):
-            wanted.append(entry)
-    if not wanted or config.option.no_prompt or config.option.collectonly:
-        return
-    capman = config.pluginmanager.getplugin("capturemanager")
-    if capman is not None:
-        # capture puts /dev/null on fd 0: only with it lifted can we see the terminal
-        capman.suspend_global_capture(in_=True)
-
-    def keep(answer: Confirmation) -> None:  # on disk at once: Ctrl-C or a crash keeps it
-        journal.record(run, answer)
-        run.answers[answer.item] = answer
-
-    try:
-        if sys.stdin is not None and sys.stdin.isatty():
-            for answer in journal.offer_resume(run, wanted, ask=input, say=print):
-                keep(answer)
-            prompt([e for e in wanted if e.id not in run.answers], operator=run.change.operator,
-                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep)
-    except (EOFError, KeyboardInterrupt):
-        print("\nprompt ended: the answers given are kept (the next run of this phase offers "
-              "them again); the remaining manual items stay pending")
-    finally:
-        if capman is not None:
-            capman.resume_global_capture()
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        host = str(callspec.params.get("target", "-")) if callspec else "-"
+        test = getattr(item, "originalname", item.name)
+        (kept if chosen.keeps(item.stash[ITEM_ID], host, test) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.hookimpl(tryfirst=True)
