@@ -130,3 +130,11 @@ def test_select_by_checklist_line_and_rerun_what_failed(tmp_path: Path) -> None:
     assert refused.returncode == pytest.ExitCode.USAGE_ERROR
     assert "--item 9.9: not in the checklist" in refused.stdout + refused.stderr
     assert not (folder / "during.4.json").exists()
+
+
+def test_ra_names_not_applicable_and_pending_items_and_the_letters(tmp_path: Path) -> None:
+    result = run_phase("pre", tmp_path, "-ra")
+    said = result.stdout
+    assert "pending: 1.1 -: nobody has confirmed it yet" in said, said[-3000:]
+    assert "not applicable: 2.3 n/a: no selected host declares" in said
+    assert "letters: n not applicable, p pending" in said

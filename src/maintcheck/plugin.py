@@ -45,6 +45,8 @@ ITEM_ID = pytest.StashKey[str]()
 OUTCOME = pytest.StashKey[tuple[str, str]]()  # a check's outcome and message, as it ended
 AFTER = pytest.StashKey[dict[str, tuple[Facts, dict[str, Any]]]]()
 STDIN_TTY = pytest.StashKey[bool]()
+# maintcheck's own letters in pytest's progress line
+LEGEND = {"pending": "p", "not applicable": "n", "not yet automated": "t"}
 SELECTION = pytest.StashKey[Any]()  # maintcheck.selection.Selection: --item, --section
 NOT_APPLICABLE = "not applicable: "
 PENDING = "pending: "
@@ -650,6 +652,15 @@ class Recorder:
         for row in document.get("warnings", []):
             tr.write_line(printable(f"warning: {row['item']} {row['host']}: {row['warning']}"),
                           yellow=True)
+        shown = set(tr.config.getoption("reportchars") or "")
+        for item in document["items"] if shown & {"a", "A", "s"} else ():
+            for o in item["outcomes"]:  # -ra: what pytest's own summary cannot name
+                if o["outcome"] in ("not applicable", "pending", "not yet automated"):
+                    tr.write_line(printable(f"{o['outcome']}: {item['id']} {o['host']}: "
+                                            f"{o['message'] or item['title']}"))
+        letters = {o["outcome"] for i in document["items"] for o in i["outcomes"]} & set(LEGEND)
+        if letters:
+            tr.write_line("letters: " + ", ".join(f"{LEGEND[o]} {o}" for o in sorted(letters)))
         unchecked = document["summary"].get("without_automated_check", [])
         if unchecked:
             tr.write_line(f"no automated check: {len(unchecked)} of "
