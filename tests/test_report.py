@@ -254,3 +254,23 @@ def test_a_failed_check_s_first_line_carries_its_findings() -> None:
     assert pytest_assertrepr_compare("==", found, []) == [
         "web-07: 1 finding(s): ports [9] not listening, expected listening",
         "  ports [9] not listening, expected listening"]
+
+
+def test_the_generated_line_is_stamped_in_utc(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-html writes the operator's local time with no zone; the report says UTC."""
+    import time
+
+    from maintcheck.htmlreport import stamp_in_utc
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        page = tmp_path / "pre.html"
+        page.write_text('<p>Report generated on 06-Dec-2026 at 21:30:00 by <a href="x">')
+        stamp_in_utc(page)
+        assert page.read_text() == ('<p>Report generated on 2026-12-07 at 02:30:00 UTC by '
+                                    '<a href="x">')
+    finally:
+        monkeypatch.undo()
+        time.tzset()

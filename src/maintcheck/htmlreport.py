@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -372,3 +374,19 @@ class HtmlReport:
             return None
         value = self.run.redactor.value(document)
         return value if isinstance(value, dict) and "verdict" in value else None
+
+
+GENERATED = re.compile(r"<p>Report generated on (\d{2}-\w{3}-\d{4}) at (\d{2}:\d{2}:\d{2}) by ")
+
+
+def stamp_in_utc(path: Path) -> None:
+    """pytest-html's "Report generated on DATE at TIME" is the machine's local time with no
+    zone: rewrite it in UTC, saying so, like every other time in the report."""
+    page = path.read_text(encoding="utf-8")
+    found = GENERATED.search(page)
+    if found is None:
+        return
+    local = datetime.strptime(f"{found[1]} {found[2]}", "%d-%b-%Y %H:%M:%S").astimezone()
+    when = local.astimezone(UTC)
+    path.write_text(page[:found.start()] + f"<p>Report generated on {when:%Y-%m-%d} at "
+                    f"{when:%H:%M:%S} UTC by " + page[found.end():], encoding="utf-8")

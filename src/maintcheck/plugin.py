@@ -702,6 +702,11 @@ class Sealer:
             from maintcheck.junit import keep_last_attempts
 
             keep_last_attempts(xml)  # before the seal: one testcase per check, its last attempt
+        html = self.run.artefact(".html")
+        if html.is_file():  # pytest-html stamps local time with no zone; the evidence is UTC
+            from maintcheck.htmlreport import stamp_in_utc
+
+            stamp_in_utc(html)
         self.lines = journal.seal(self.run, self.signer, self.tsa)
         return result
 
