@@ -19,7 +19,7 @@ from maintcheck import baseline, exitcodes, journal, runs
 from maintcheck import evidence as evidence_json
 from maintcheck.catalog import PHASES, Item
 from maintcheck.change import CONTACTS, Change
-from maintcheck.confirmations import Confirmation
+from maintcheck.confirmations import Confirmation, prompt
 from maintcheck.errors import (
     CheckError,
     InputError,
@@ -356,6 +356,45 @@ def select_by_checklist(config: pytest.Config, run: Run, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Ask the operator about manual items, on the controller, before any test runs."""
+    config = session.config
+    run = config.stash.get(RUN, None)
+    if run is None or hasattr(config, "workerinput"):
+        return
+    wanted = []
+    for item in session.items:
+        item_id = item.stash.get(ITEM_ID, "")
+        entry = run.catalog[item_id] if item_id else None
+        if (entry and item.get_closest_marker("manual") and run.type_selected(
+                entry.maintenance_type) and entry.id not in run.answers
+                and entry not in wanted):
+            wanted.append(entry)
+    if not wanted or config.option.no_prompt or config.option.collectonly:
+        return
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        # capture puts /dev/null on fd 0: only with it lifted can we see the terminal
+        capman.suspend_global_capture(in_=True)
+
+    def keep(answer: Confirmation) -> None:  # on disk at once: Ctrl-C or a crash keeps it
+        journal.record(run, answer)
+        run.answers[answer.item] = answer
+
+    try:
+        if sys.stdin is not None and sys.stdin.isatty():
+            for answer in journal.offer_resume(run, wanted, ask=input, say=print):
+                keep(answer)
+            prompt([e for e in wanted if e.id not in run.answers], operator=run.change.operator,
+                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep)
+    except (EOFError, KeyboardInterrupt):
+        print("\nprompt ended: the answers given are kept (the next run of this phase offers "
+              "them again); the remaining manual items stay pending")
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
 
 
 @pytest.hookimpl(tryfirst=True)
