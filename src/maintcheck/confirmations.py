@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -151,28 +151,49 @@ def read_answer(node: yaml.Node, catalog: Catalog, now: datetime, source: str,
 def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
            say: Callable[[str], None], clock: Callable[[], datetime],
            record: Callable[[Confirmation], None] = lambda answer: None,
-           ) -> dict[str, Confirmation]:
-    """Ask the operator about each item: yes, no or skip, and an optional note.
+           questions: Mapping[str, str] | None = None) -> dict[str, Confirmation]:
+    """Ask the operator about each item: yes, no or skip, and an optional note; ``b`` goes back
+    one item (its new answer replaces the old), ``q`` leaves the rest pending.
 
-    ``record`` gets each answer as soon as it is given, so none is lost to a Ctrl-C later.
+    Each question shows a counter, the section, the title and the question (``questions``: the
+    check's docstring). ``record`` gets each answer as soon as it is given, so none is lost to a
+    Ctrl-C later.
     """
     answers: dict[str, Confirmation] = {}
     items = list(items)
+    questions = questions or {}
     if items:
-        say(f"\n{len(items)} manual item(s) need your confirmation, {operator}.")
-    for item in items:
+        say(f"\n{len(items)} manual item(s) need your confirmation, {operator}: y yes, n no, "
+            "s skip; b back one item, q leave the rest pending. A note may follow any answer.")
+    i = 0
+    for _ in range(10 * len(items) + 10):  # bounded, however often the operator goes back
+        if i >= len(items):
+            break
+        item = items[i]
+        say(f"\n[{i + 1} of {len(items)}] {item.section}. {item.section_title}")
+        if questions.get(item.id):
+            say(f"  {questions[item.id]}")
         status = ""
         for _ in range(5):  # a bounded number of retries for a mistyped answer
-            reply = ask(f"[{item.id}] {item.title} -- confirmed? [y]es/[n]o/[s]kip: ")
-            status = SHORT.get(reply.strip().lower(), "")
+            reply = ask(f"[{item.id}] {item.title} -- confirmed? "
+                        "[y]es/[n]o/[s]kip/[b]ack/[q]uit: ").strip().lower()
+            status = SHORT.get(reply, reply if reply in ("b", "back", "q", "quit") else "")
             if status:
                 break
-            say("  please answer y, n or s")
+            say("  please answer y, n, s, b or q")
+        if status in ("q", "quit"):
+            say(f"  the {len(items) - i} item(s) left stay pending")
+            break
+        if status in ("b", "back"):
+            i = max(0, i - 1)
+            continue
         if not status:
             say(f"  no valid answer for {item.id}: it stays pending")
+            i += 1
             continue
         note = ask("  note (optional): ").strip()
         answers[item.id] = Confirmation(item.id, status, operator, utc_stamp(clock()), note,
                                         "prompt")
         record(answers[item.id])
+        i += 1
     return answers

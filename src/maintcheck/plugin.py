@@ -358,6 +358,17 @@ def select_by_checklist(config: pytest.Config, run: Run, items: list[pytest.Item
         items[:] = kept
 
 
+def manual_questions(items: list[pytest.Item]) -> dict[str, str]:
+    """Item id -> the question its manual check asks (the check's docstring, as the
+    ``manual`` marker promises)."""
+    found: dict[str, str] = {}
+    for item in items:
+        doc = getattr(getattr(item, "function", None), "__doc__", None)
+        if item.get_closest_marker("manual") and doc and ITEM_ID in item.stash:
+            found.setdefault(item.stash[ITEM_ID], " ".join(doc.split()))
+    return found
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Ask the operator about manual items, on the controller, before any test runs."""
     config = session.config
@@ -388,7 +399,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             for answer in journal.offer_resume(run, wanted, ask=input, say=print):
                 keep(answer)
             prompt([e for e in wanted if e.id not in run.answers], operator=run.change.operator,
-                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep)
+                   ask=input, say=print, clock=lambda: datetime.now(UTC), record=keep,
+                   questions=manual_questions(session.items))
     except (EOFError, KeyboardInterrupt):
         print("\nprompt ended: the answers given are kept (the next run of this phase offers "
               "them again); the remaining manual items stay pending")
