@@ -241,9 +241,9 @@ def slower(host: str) -> Allow:
 
 # HAProxy's own health checks of a slow or lossy web-02 may time out: the lb then really has
 # web-02 out of rotation, and 2.6 (14.5 after the window) says so, naming it. Requests sent
-# through the frontend (7.1) then reach web-02 no more; and while web-02 flaps, HAProxy's round
-# robin puts it back at the head of its rotation each time it returns, so a run of requests
-# may all go to web-02 and none to web-01 (seen in CI: web-01 UP, "received none of the 6").
+# through the frontend (7.1) then reach web-02 no more. The other way round was seen too: with
+# web-01 UP, a run of 6 requests all went to web-02 ("web/web-01: received none"), which we take
+# to be HAProxy's round robin re-inserting web-02 each time it returns from a failed check.
 LB_SEES_WEB_02 = Allow("lb-01", "failed", item="2.6", says=("web/web-02",))
 LB_OUT_OF_ROTATION = (LB_SEES_WEB_02,
                       Allow("lb-01", "failed", item="14.5", says=("web/web-02",)),
