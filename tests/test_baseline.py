@@ -226,3 +226,18 @@ def test_a_metric_missing_now_fails_unless_maintcheck_could_not_look() -> None:
                                     "https://b/": {"status": 200, "latency_ms": 6.0}}}
     with pytest.raises(MissingData, match="could not look now at: latency ms https://a/"):
         compare.missing_now(compare.impact_table(was, unseen))
+
+
+def test_a_certificate_not_served_now_fails_and_one_not_looked_at_is_an_error() -> None:
+    """7.1: the reached service no longer serves it (FAILED, saying so, never a "change");
+    maintcheck could not connect at all (ERROR)."""
+    declared = compare.Declared({}, frozenset())
+    was = {"certificates": {"app@10.0.0.5:443": {"sha256": "af23ed6a" * 8}}}
+    refused = {"certificates": {"app@10.0.0.5:443": {"error": "connection refused"}}}
+    assert compare.certificates_changed("h", was, refused, declared) == [(
+        "certificate app@10.0.0.5:443: could not read it now (connection refused), expected the "
+        "certificate served before the window (af23ed6aaf23ed6a...)")]
+    unseen = {"certificates": {"app@10.0.0.5:443": {"error": "no TCP connection",
+                                                    "unobserved": True}}}
+    with pytest.raises(MissingData, match="could not look now"):
+        compare.certificates_changed("h", was, unseen, declared)

@@ -44,7 +44,7 @@ def http_endpoints(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpOb
 
 def latency_sample(seen: HttpObservation, spec: Mapping[str, Any]) -> float | None:
     """The latency of an answer that counts: None for a request that failed (no answer, TLS
-    not verifying, or another status than declared), which is never a latency sample."""
+    not verifying, another status or body than declared), which is never a latency sample."""
     return None if http_answer("", seen, spec) else seen.latency_ms
 
 

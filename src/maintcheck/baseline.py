@@ -67,7 +67,9 @@ def certificate_state(spec: Mapping[str, Any], http_options: Mapping[str, Any]
     try:
         cert = tls.inspect(spec["address"], spec["server_name"],
                            timeout=http_options["timeout"], ca_bundle=http_options["ca_bundle"])
-    except (CheckError, ServiceFailed) as exc:
+    except CheckError as exc:  # maintcheck could not look: nothing is known of the service
+        return {"error": str(exc), "unobserved": True}
+    except ServiceFailed as exc:  # it was reached and served no certificate
         return {"error": str(exc)}
     return {"sha256": cert.fingerprint_sha256, "not_after": f"{cert.not_after:%Y-%m-%dT%H:%M:%SZ}"}
 
@@ -225,19 +227,25 @@ def packages_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
 
 def certificates_changed(host: str, was: Mapping[str, Any], now: Mapping[str, Any],
                          declared: Declared) -> Findings:
-    found = []
+    """Certificates served now that differ from before the window and were not declared, or
+    that a reached service no longer serves; ERROR when maintcheck could not look."""
+    found, unobserved = [], []
     for key, old in was["certificates"].items():
         new = now["certificates"].get(key, {})
         if "sha256" not in old:
             raise MissingData(f"{host}: certificate {key} was not read before the window: "
                               f"{old.get('error', 'not looked at')}")
-        if "sha256" not in new:
+        if "sha256" not in new and new.get("unobserved"):
+            unobserved.append(f"certificate {key}: could not look now ({new['error']})")
+        elif "sha256" not in new:
             found.append(f"certificate {key}: could not read it now ("
                          f"{new.get('error', 'not looked at')}), expected the certificate "
                          f"served before the window ({old['sha256'][:16]}...)")
         elif new["sha256"] != old["sha256"] and key.split("@")[0] not in declared.certificates:
             found.append(f"certificate {key}: {old['sha256'][:16]}... -> {new['sha256'][:16]}..."
                          ", changed and not declared (--declare cert:NAME)")
+    if unobserved and not found:  # nothing known is no evidence of "unchanged"
+        raise MissingData(f"{host}: " + "; ".join(unobserved))
     return Findings(host, found)
 
 
