@@ -953,6 +953,9 @@ def routed(target: Host, http_options: dict[str, Any]) -> list[Any]:
     from maintcheck.probes import routing
 
     e = target.expect
+    if not (e.haproxy_stats_url and e.haproxy_backends):
+        raise MissingData(f"{target.name}: maintcheck_lb_url needs maintcheck_haproxy_stats_url "
+                          "and maintcheck_haproxy_backends, to see which server got each request")
     servers = sorted({f"{b}/{s}" for b, names in e.haproxy_backends.items() for s in names})
     return routing.through_frontend(
         e.lb_url, assess_services.backend_address(e.lb_url, target.address),

@@ -192,7 +192,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("lb_url", "str", "",
         "A URL through the load balancer frontend, for routing checks: requests for it are sent "
         "to this host's frontend, and HAProxy's per-server counters show which server got each "
-        "one; every server of `haproxy_backends` must get a share and answer as declared.",
+        "one; every server of `haproxy_backends` must get a share and answer as declared "
+        "(needs `haproxy_stats_url` too).",
         ("5.4", "7.1")),
     Var("lb_status", "int", 200, "The status every answer through the frontend must have.",
         ("5.4", "7.1")),
