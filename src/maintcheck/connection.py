@@ -259,7 +259,10 @@ def connection_of(name: str, host_vars: Mapping[str, Any],
 
     kind = host_vars.get("ansible_connection")
     local = kind == "local"
-    if kind not in SPOKEN:
+    if kind is not None and not isinstance(kind, str):
+        problems.append(f"{where('ansible_connection')}: ansible_connection {quoted(kind)} "
+                        "must be a connection name (ssh, local)")
+    elif kind not in SPOKEN:
         problems.append(f"{where('ansible_connection')}: ansible_connection {quoted(kind)}: "
                         "maintcheck reaches hosts over OpenSSH (ssh, smart, paramiko) or runs "
                         "locally (local), never another way; leave this host out with --limit")
