@@ -207,9 +207,7 @@ def narrowing(config: pytest.Config) -> list[str]:
         *(("--ignore-glob", d) for d in getattr(opt, "ignore_glob", None) or ())) if value]
     found += [flag for flag, on in (("--lf", getattr(opt, "lf", False)),
                                     ("--sw", getattr(opt, "stepwise", False))) if on]
-    checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
-    whole = {checks, *(checks / phase for phase in PHASES)}
-    found += [arg for arg in config.args if "::" in arg or arg_path(config, arg) not in whole]
+    found += [arg for arg in config.args if not whole_phase_of(config, arg)]
     return found
 
 
@@ -489,15 +487,19 @@ def questions(session: pytest.Session, run: Run) -> list[pytest.Item]:
 def whole_phases(config: pytest.Config) -> set[str]:
     """The phases whose whole folder the run names (``checks``, ``checks/pre``); a run of one
     file asks nothing beyond it."""
+    return {phase for arg in config.args for phase in whole_phase_of(config, arg)}
+
+
+def whole_phase_of(config: pytest.Config, arg: str) -> frozenset[str]:
+    """The phases one argument names whole (``checks``: all three; ``checks/pre``: pre), or
+    none when it names less (a file, a test): such a run is partial."""
     checks = (config.rootpath / config.getini("maintcheck_checks")).resolve()
-    phases: set[str] = set()
-    for arg in config.args:
-        path = arg_path(config, arg)
-        if path == checks:
-            phases.update(PHASES)
-        elif path.parent == checks and path.name in PHASES and "::" not in arg:
-            phases.add(path.name)
-    return phases
+    path = arg_path(config, arg)
+    if "::" in arg:
+        return frozenset()
+    if path == checks:
+        return frozenset(PHASES)
+    return frozenset({path.name}) if path.parent == checks and path.name in PHASES else frozenset()
 
 
 @pytest.hookimpl(wrapper=True)
