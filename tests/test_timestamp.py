@@ -203,3 +203,16 @@ def test_a_run_with_tsa_is_timestamped(project: pytest.Pytester,
     result.stdout.fnmatch_lines([f"*trusted time: pre.manifest.json.p7s.tsr from {url}*"])
     verified = verify_directory(project.path / "reports" / "RUNS-1", tsa_ca_path=tsa.ca)
     assert verified.runs[0].timestamp_trusted and tsa.asked == 1
+
+
+def test_credentials_in_the_authority_url_go_in_a_header_never_in_a_message() -> None:
+    from maintcheck import timestamp
+
+    url, headers = timestamp.without_userinfo("http://tsa:S3cret-pw@127.0.0.1:9/ts")
+    assert url == "http://127.0.0.1:9/ts"
+    assert headers == {"Authorization": "Basic dHNhOlMzY3JldC1wdw=="}
+    assert timestamp.without_userinfo("http://TOK123@127.0.0.1:9/")[1] == {
+        "Authorization": "Bearer TOK123"}
+    with pytest.raises(timestamp.TimestampError) as refused:
+        timestamp.obtain(b"sig", "http://tsa:S3cret-pw@127.0.0.1:9/ts", timeout=2)
+    assert "S3cret-pw" not in str(refused.value) and "127.0.0.1:9/ts" in str(refused.value)

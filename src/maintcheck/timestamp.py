@@ -14,9 +14,11 @@ pre.manifest.json.p7s.tsr -CAfile tsa-ca.pem``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -44,6 +46,22 @@ class Token:
     authority: str
 
 
+def without_userinfo(url: str) -> tuple[str, dict[str, str]]:
+    """The URL without ``user:pw@`` (or ``TOKEN@``), and the header that carries it instead:
+    basic auth, or a bearer token when there is no password."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query,
+                                     parts.fragment))
+    user = urllib.parse.unquote(parts.username)
+    if parts.password is None:
+        return clean, {"Authorization": f"Bearer {user}"}
+    pair = f"{user}:{urllib.parse.unquote(parts.password)}".encode()
+    return clean, {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+
+
 def obtain(signature: bytes, url: str, *, timeout: float = 10.0) -> bytes:
     """Ask the authority at ``url`` for a token over ``signature``; its DER TimeStampResp."""
     try:
@@ -52,8 +70,9 @@ def obtain(signature: bytes, url: str, *, timeout: float = 10.0) -> bytes:
                    .nonce(nonce=True).cert_request(cert_request=True).build())
     except ValueError as error:
         raise TimestampError(f"cannot make a timestamp request ({error})") from None
+    url, headers = without_userinfo(url)  # credentials go in a header, never in a message
     http = urllib.request.Request(url, data=request.as_bytes(), method="POST",
-                                  headers={"Content-Type": CONTENT_TYPE})
+                                  headers={"Content-Type": CONTENT_TYPE, **headers})
     try:
         with urllib.request.urlopen(http, timeout=timeout) as answer:
             reply: bytes = answer.read(MAX_REPLY + 1)
