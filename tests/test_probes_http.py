@@ -142,3 +142,11 @@ def test_session_cookies_are_masked(web: Nginx) -> None:
                      ca_bundle=str(web.pki.root))
     assert obs.headers["set-cookie"] == "***"
     assert "s3cr3t" not in repr(obs)
+
+
+def test_a_failed_request_fails_latency_without_a_declared_bound() -> None:
+    """5.6/7.2: no max_latency_ms declared, and still no PASS on a refused request."""
+    seen = http.fetch(f"http://127.0.0.1:{free_port()}/x", timeout=2)
+    assert assess_services.latency("h", [({"name": "x", "url": seen.url}, seen)]) == [(
+        "x: no latency measured (a failed request: connection refused, expected HTTP 200), "
+        "expected an answer")]

@@ -151,7 +151,7 @@ VARIABLES: tuple[Var, ...] = (
     # --- HTTP and TLS (checked from the controller) ---
     Var("http", "list[dict]", [],
         "HTTP endpoints: `url`, expected `status`, a `contains` body match, `max_latency_ms`.",
-        ("5.1", "5.3", "5.6", "7.2"),
+        ("5.3", "5.6", "7.1", "7.2", "8.3", "13.6"),
         keys={"name": "str", "url": "str!", "status": "int", "contains": "str",
               "max_latency_ms": "int", "headers": "dict"}),
     Var("journeys", "list[dict]", [],
