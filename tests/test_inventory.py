@@ -440,3 +440,14 @@ def test_vaulted_connection_values_and_vault_files_are_named(tmp_path: Path) -> 
         inventory.load(tmp_path / "two" / "hosts.yml")
     assert str(tmp_path / "two" / "group_vars" / "all" / "vault") + ":1: a vault-encrypted file" \
         in err.value.problems[0]
+
+
+def test_aliases_of_aliases_are_refused_before_ansible_expands_them(tmp_path: Path) -> None:
+    """A 500-byte "billion laughs" inventory: refused at once, not read for minutes."""
+    text = "all:\n  vars:\n    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for i in range(1, 8):
+        text += f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n"
+    text += "  hosts:\n    h1: {ansible_connection: local, junk: *a7}\n"
+    (tmp_path / "hosts.yml").write_text(text)
+    with pytest.raises(InputError, match="aliases expand to more than 1,000,000 values"):
+        inventory.load(tmp_path / "hosts.yml")

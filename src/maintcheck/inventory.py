@@ -47,6 +47,7 @@ os.environ.setdefault("ANSIBLE_INVENTORY_ENABLED", "host_list,script,auto,yaml,i
 MAX_INVENTORY_BYTES = 8 * 1024 * 1024  # every file of the inventory together
 NOTICE_BYTES = 1024 * 1024
 MAX_INVENTORY_FILES = 10_000
+MAX_EXPANDED_VALUES = 1_000_000  # values in one file once its YAML aliases are expanded
 MAX_VALUE_CHARS = 64 * 1024  # one string value, anywhere in a host's variables
 PERCENT_VARS = ("disk_max_percent", "inode_max_percent", "memory_max_percent")
 YAML_SUFFIXES = (".yml", ".yaml", ".json")
@@ -290,6 +291,10 @@ def syntax_problems(source: Path, redactor: Redactor | None = None) -> list[str]
                                 "encrypt_string`): maintcheck reads those as ***")
                 continue
             data = yaml.load(text, Loader=_TolerantLoader)
+            if expanded_size(data) > MAX_EXPANDED_VALUES:  # "billion laughs": aliases of aliases
+                problems.append(f"{file}: its aliases expand to more than "
+                                f"{MAX_EXPANDED_VALUES:,} values; an inventory may not")
+                continue
             if redactor is not None and isinstance(data, Mapping):
                 redactor.learn(data)
         except UnicodeDecodeError:
@@ -303,6 +308,25 @@ def syntax_problems(source: Path, redactor: Redactor | None = None) -> list[str]
         except OSError as exc:
             problems.append(f"{file}: cannot read: {exc.strerror}")
     return problems
+
+
+def expanded_size(data: Any) -> int:
+    """How many values ``data`` holds once its YAML aliases are expanded, counted without
+    expanding them (a shared node is counted once per reference, computed once)."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if not isinstance(value, (Mapping, list)):
+            return 1
+        if id(value) not in sizes:
+            children = list(value.values()) if isinstance(value, Mapping) else value
+            sizes[id(value)] = 1 + sum(size(c) for c in children)
+        return sizes[id(value)]
+
+    try:
+        return size(data)
+    except RecursionError:  # a self-referencing alias never ends
+        return MAX_EXPANDED_VALUES + 1
 
 
 def learn_ini(file: Path, redactor: Redactor) -> None:
