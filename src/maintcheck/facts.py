@@ -6,13 +6,14 @@ import hashlib
 import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import resources
 
 from maintcheck.errors import CheckError, MissingData
 from maintcheck.inventory import Host
+from maintcheck.progress import TICK, Probing, Watcher
 from maintcheck.runner import Runner
 
 PROBE = resources.files("maintcheck").joinpath("probe.sh").read_text(encoding="utf-8")
@@ -423,6 +424,8 @@ class FactCache:
     concurrency: int = 32
     results: dict[str, Facts | CheckError] = field(default_factory=dict)
     update_results: dict[str, Facts | CheckError] = field(default_factory=dict)
+    probing: Probing = field(default_factory=Probing, repr=False)
+    watcher: Watcher | None = None  # ticked while the main thread waits for probes
     _early: threading.Thread | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
@@ -439,7 +442,11 @@ class FactCache:
     def settle(self) -> None:
         early, self._early = self._early, None
         if early is not None:
-            early.join()
+            def gathered() -> bool:
+                early.join(TICK)
+                return not early.is_alive()
+
+            self._await(gathered)
 
     def get(self, host: Host) -> Facts:
         self.settle()
@@ -449,16 +456,35 @@ class FactCache:
 
     def gather(self, hosts: list[Host], *, updates: bool = False) -> None:
         def one(host: Host) -> tuple[str, Facts | CheckError]:
+            self.probing.started(host.name)
             try:
                 found = gather_one(host, self.runners[host.name], self.timeout, updates=updates)
             except CheckError as exc:
+                self.probing.finished(host.name, ok=False)
                 return host.name, exc
+            self.probing.finished(host.name, ok=True)
             return host.name, found if updates else replace(
                 found, updates=partial(self.updates_of, host))
 
+        self.probing.begin((h.name for h in hosts), "pending updates" if updates else "hosts")
         workers = max(1, min(self.concurrency, len(hosts)))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            (self.update_results if updates else self.results).update(pool.map(one, hosts))
+            futures = [pool.submit(one, host) for host in hosts]
+            self._await(lambda: not wait(futures, timeout=TICK).not_done)
+            (self.update_results if updates else self.results).update(
+                f.result() for f in futures)
+
+    def _await(self, ready: Callable[[], bool]) -> None:
+        """Wait until ``ready()`` (each call waits at most a tick); the main thread ticks the
+        watcher meanwhile. The probes are bounded by their timeouts, so the wait is too."""
+        watcher = self.watcher if threading.current_thread() is threading.main_thread() else None
+        try:
+            while not ready():
+                if watcher is not None:
+                    watcher.tick(self.probing)
+        finally:
+            if watcher is not None:
+                watcher.done(self.probing)
 
     def updates_of(self, host: Host) -> Mapping[str, str]:
         """A host's pending-update sections; the first call probes every reachable host."""
