@@ -89,6 +89,7 @@ CURL_WRITES = (
 JOURNALCTL_WRITES = (
     "--rotate", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--flush", "--sync",
     "--relinquish-var", "--smart-relinquish-var", "--setup-keys", "--update-catalog")
+SIMULATE = ("-s", "--simulate", "--just-print", "--dry-run", "--no-act")  # the first, in messages
 FIND_WRITES = ("-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0",
                "-fprintf", "-fls")
 
@@ -119,8 +120,8 @@ PROGRAMS: tuple[Program, ...] = (
     Program("haproxy", test_modes=("-c", "-v", "-vv")),
     Program("visudo", test_modes=("-c", "--check")),
     Program("rpm", test_modes=("-q", "--query", "-V", "--verify")),
-    Program("apt-get", simulate=("-s", "--simulate", "--just-print", "--dry-run", "--no-act")),
-    Program("dnf", simulate=("-s", "--simulate", "--just-print", "--dry-run", "--no-act")),
+    Program("apt-get", simulate=SIMULATE),
+    Program("dnf", simulate=SIMULATE),
     Program("psql", sql=True, metachars=True,
             forbidden=("-f", "--file", "-o", "--output", "-L", "--log-file")),
 )
