@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maintcheck.docs import splice
+import pytest
+
+from maintcheck.docs import READ_ONLY_BEGIN, READ_ONLY_END, splice
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,6 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_reference_matches_the_schema() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert splice(readme) == readme, "run: python -m maintcheck.docs"
+
+
+def test_readme_read_only_section_is_the_policys_table() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Read-only by construction")[1].split("\n## ")[0]
+    generated = section.split(READ_ONLY_BEGIN)[1].split(READ_ONLY_END)[0]
+    assert "| `systemctl` | its verbs `cat`, `get-default`, `is-active`" in generated
+    assert "| `sshd` | in a test mode: `-t`, `-T`, `-V` | — |" in generated
+    assert "`pg_wal_replay_*`" in generated and "`sudo` (never `-e`" in generated
+
+
+def test_a_readme_without_the_markers_is_refused_not_appended_to() -> None:
+    with pytest.raises(ValueError, match="lacks <!-- readonly:begin"):
+        splice((ROOT / "README.md").read_text(encoding="utf-8").replace(READ_ONLY_BEGIN, ""))
 
 
 def test_readme_starts_with_the_two_commands() -> None:

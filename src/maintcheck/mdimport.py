@@ -123,170 +123,256 @@ def split_annotations(text: str) -> tuple[str, dict[str, str]]:
     return SKIPPABLE.sub("", ANNOTATION.sub("", text)).strip(), found
 
 
+@dataclass
+class Reader:
+    """One pass over a Markdown checklist: what it has read so far, and every problem found."""
+
+    source: str
+    problems: list[str] = field(default_factory=list)
+    title: str = ""
+    group_phase: str | None = "pre"  # the phase of the `## ...` group being read
+    group_types: bool = False  # that group holds maintenance-type sections
+    sections: list[MdSection] = field(default_factory=list)
+    current: dict[str, object] | None = None  # the `### N. Title` being read
+    items: list[MdItem] = field(default_factory=list)
+    signoff: list[tuple[str, str]] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)  # section number -> its line
+
+    def read(self, number: int, raw: str) -> None:
+        """Take one line of the Markdown: a heading, an item, a sign-off line, or prose."""
+        where = f"{self.source}:{number}"
+        line, notes = split_annotations(raw)
+        phase_note = self.phase_note(where, notes)
+        if m := H3.match(line):
+            self.section(m[1], line, number, notes, phase_note)
+        elif m := H2.match(line):
+            self.group(m[1], phase_note)
+        elif (m := H1.match(line)) and not self.title:
+            self.title = m[1]
+        elif m := ITEM.match(line):
+            self.item(m[1], number, notes, phase_note)
+        elif m := SIGNOFF.match(line):
+            if set(m[2]) <= set("_ \\"):  # a blank to fill in: the sign-off block
+                self.signoff.append((signoff_field(m[1].strip()), m[1].strip()))
+        elif BULLET.match(line) and self.current is not None:
+            self.problems.append(f"{where}: a list line that is not an item; write "
+                                 f"`- [ ] {line[2:]}`")
+
+    def phase_note(self, where: str, notes: dict[str, str]) -> str | None:
+        """The line's ``<!-- phase: ... -->``, when it names a phase."""
+        phase = notes.get("phase")
+        if phase is not None and phase not in PHASES:
+            self.problems.append(f"{where}: phase {phase} must be one of {', '.join(PHASES)}")
+            return None
+        return phase
+
+    def close(self) -> None:
+        """The section being read is complete."""
+        if self.current is not None:
+            section = MdSection(items=tuple(self.items), **self.current)  # type: ignore[arg-type]
+            self.sections.append(section)
+        self.current, self.items = None, []
+
+    def group(self, heading: str, phase_note: str | None) -> None:
+        """A ``## ...`` heading: its sections' phase, or maintenance types."""
+        self.close()
+        heading = heading.lower()
+        self.group_types = TYPES_GROUP in heading
+        self.group_phase = phase_note or next(
+            (p for word, p in GROUP_PHASES if heading.startswith(word)), "pre")
+
+    def section(self, heading: str, line: str, number: int, notes: dict[str, str],
+                phase_note: str | None) -> None:
+        """A ``### N. Title`` heading: a section, numbered once."""
+        self.close()
+        where = f"{self.source}:{number}"
+        head = SECTION.match(heading)
+        if not head:
+            self.problems.append(f"{where}: a section heading is `### N. Title`, got `{line}`")
+            return
+        section = int(head[1])
+        if section in self.numbers:
+            self.problems.append(f"{where}: section {section} again (first at line "
+                                 f"{self.numbers[section]})")
+            return
+        self.numbers[section] = number
+        self.current = {"number": section, "title": head[2], "line": number,
+                        "phase": phase_note or (None if self.group_types else self.group_phase),
+                        "maintenance_type": self.section_type(where, head[2], notes)}
+
+    def section_type(self, where: str, title: str, notes: dict[str, str]) -> str | None:
+        """A maintenance-type section's type: said, or its title's first word."""
+        if not self.group_types:
+            return None
+        mtype = notes.get("type") or title.split()[0].lower()
+        if mtype not in MAINTENANCE_TYPES:
+            self.problems.append(f"{where}: a maintenance-type section's title starts with its "
+                                 f"type ({', '.join(MAINTENANCE_TYPES)}), or says it: "
+                                 "`<!-- type: security -->`")
+            return None
+        return mtype
+
+    def item(self, title: str, number: int, notes: dict[str, str],
+             phase_note: str | None) -> None:
+        """A ``- [ ] title`` line: an item of the section being read."""
+        where = f"{self.source}:{number}"
+        if self.current is None:
+            self.problems.append(f"{where}: an item outside any `### N. Title` section")
+        elif not title:
+            self.problems.append(f"{where}: an item without a title")
+        elif any(i.title.lower() == title.lower() for i in self.items):
+            self.problems.append(f"{where}: '{title}' twice in section {self.current['number']}")
+        else:
+            pinned = self.pinned_id(where, notes.get("id"))
+            self.items.append(MdItem(title, number, pinned, phase_note, "skippable" in notes))
+
+    def pinned_id(self, where: str, pinned: str | None) -> str | None:
+        """The item's ``<!-- id: N.M -->``, when it is one of this section's."""
+        section = str(self.current["number"]) if self.current else ""
+        if pinned is not None and not (ID.match(pinned) and pinned.split(".")[0] == section):
+            self.problems.append(f"{where}: id {pinned} must be '{section}.N'")
+            return None
+        return pinned
+
+    def finish(self) -> None:
+        """The whole file read: what is wrong across its lines."""
+        self.close()
+        source, sections = self.source, self.sections
+        if not sections and not self.problems:
+            self.problems.append(f"{source}: no `### N. Title` section with `- [ ] item` lines")
+        self.problems += [f"{source}:{s.line}: section {s.number} has no items"
+                          for s in sections if not s.items]
+        pins = [str(i.pinned_id) for s in sections for i in s.items if i.pinned_id]
+        self.problems += [f"{source}: id {i} is pinned on two lines" for i in sorted(set(pins))
+                          if pins.count(i) > 1]
+        fields = [f for f, _ in self.signoff]
+        self.problems += [f"{source}: two sign-off lines make the field {f}"
+                          for f in sorted(set(fields)) if fields.count(f) > 1]
+
+
 def parse(text: str, source: str) -> Markdown:
     """Read a Markdown checklist; raises :class:`InputError` with every problem and its line."""
-    problems: list[str] = []
-    title = ""
-    group_phase: str | None = "pre"
-    group_types = False
-    sections: list[MdSection] = []
-    current: dict[str, object] | None = None
-    items: list[MdItem] = []
-    signoff: list[tuple[str, str]] = []
-    numbers: dict[int, int] = {}
-
-    def close() -> None:
-        if current is not None:
-            sections.append(MdSection(items=tuple(items), **current))  # type: ignore[arg-type]
-
+    reader = Reader(source)
     for number, raw in enumerate(text.splitlines(), start=1):
-        where = f"{source}:{number}"
-        line, notes = split_annotations(raw)
-        phase_note = notes.get("phase")
-        if phase_note is not None and phase_note not in PHASES:
-            problems.append(f"{where}: phase {phase_note} must be one of {', '.join(PHASES)}")
-            phase_note = None
-        if m := H3.match(line):
-            close()
-            items = []
-            current = None
-            head = SECTION.match(m[1])
-            if not head:
-                problems.append(f"{where}: a section heading is `### N. Title`, got `{line}`")
-                continue
-            section = int(head[1])
-            if section in numbers:
-                problems.append(f"{where}: section {section} again (first at line "
-                                f"{numbers[section]})")
-                continue
-            numbers[section] = number
-            mtype = None
-            if group_types:
-                mtype = notes.get("type") or head[2].split()[0].lower()
-                if mtype not in MAINTENANCE_TYPES:
-                    problems.append(f"{where}: a maintenance-type section's title starts with "
-                                    f"its type ({', '.join(MAINTENANCE_TYPES)}), or says it: "
-                                    "`<!-- type: security -->`")
-                    mtype = None
-            current = {"number": section, "title": head[2], "line": number,
-                       "phase": phase_note or (None if group_types else group_phase),
-                       "maintenance_type": mtype}
-        elif m := H2.match(line):
-            close()
-            current, items = None, []
-            heading = m[1].lower()
-            group_types = TYPES_GROUP in heading
-            group_phase = phase_note or next(
-                (p for word, p in GROUP_PHASES if heading.startswith(word)), "pre")
-        elif (m := H1.match(line)) and not title:
-            title = m[1]
-        elif m := ITEM.match(line):
-            if current is None:
-                problems.append(f"{where}: an item outside any `### N. Title` section")
-            elif not m[1]:
-                problems.append(f"{where}: an item without a title")
-            elif any(i.title.lower() == m[1].lower() for i in items):
-                problems.append(f"{where}: '{m[1]}' twice in section {current['number']}")
-            else:
-                pinned = notes.get("id")
-                if pinned is not None and not (ID.match(pinned)
-                                               and pinned.split(".")[0] == str(current["number"])):
-                    problems.append(f"{where}: id {pinned} must be '{current['number']}.N'")
-                    pinned = None
-                items.append(MdItem(m[1], number, pinned, phase_note, "skippable" in notes))
-        elif m := SIGNOFF.match(line):
-            label = m[1].strip()
-            if set(m[2]) <= set("_ \\"):  # a blank to fill in: the sign-off block
-                signoff.append((signoff_field(label), label))
-        elif BULLET.match(line) and current is not None:
-            problems.append(f"{where}: a list line that is not an item; write `- [ ] {line[2:]}`")
-    close()
-    if not sections and not problems:
-        problems.append(f"{source}: no `### N. Title` section with `- [ ] item` lines")
-    problems += [f"{source}:{s.line}: section {s.number} has no items"
-                 for s in sections if not s.items]
-    pins = [str(i.pinned_id) for s in sections for i in s.items if i.pinned_id]
-    problems += [f"{source}: id {i} is pinned on two lines" for i in sorted(set(pins))
-                 if pins.count(i) > 1]
-    fields = [f for f, _ in signoff]
-    problems += [f"{source}: two sign-off lines make the field {f}" for f in sorted(set(fields))
-                 if fields.count(f) > 1]
-    if problems:
-        raise InputError(source, problems)
-    return Markdown(source, title, tuple(sections), tuple(signoff))
+        reader.read(number, raw)
+    reader.finish()
+    if reader.problems:
+        raise InputError(source, reader.problems)
+    return Markdown(source, reader.title, tuple(reader.sections), tuple(reader.signoff))
 
 
 def norm(title: str) -> str:
     return " ".join(title.lower().split())
 
 
+Position = tuple[tuple[int, int], MdSection, MdItem]  # (section, index), its section, the item
+
+
+@dataclass
+class Claims:
+    """The ids given to the Markdown's items so far, and the old ids among them."""
+
+    ids: dict[tuple[int, int], str] = field(default_factory=dict)  # (section, index) -> id
+    taken: set[str] = field(default_factory=set)  # old ids given to a new item
+
+    def claim(self, key: tuple[int, int], item_id: str) -> None:
+        self.ids[key] = item_id
+        self.taken.add(item_id)
+
+
 def import_checklist(md: Markdown, refs: list[CheckRef], previous: Catalog | None) -> Imported:
     """The catalog for ``md``, ids kept from ``previous`` where titles match."""
     old = list(previous.items) if previous else []
-    taken: set[str] = set()  # old ids given to a new item
-    ids: dict[tuple[int, int], str] = {}  # (section, index) -> id
-    result = Imported("")
-    old_by_id = {i.id: i for i in old}
-
-    def claim(key: tuple[int, int], item_id: str) -> None:
-        ids[key] = item_id
-        taken.add(item_id)
-
     positions = [((s.number, n), s, item) for s in md.sections for n, item in enumerate(s.items)]
-    for key, _, item in positions:  # 1. pinned in the Markdown
-        if item.pinned_id:
-            claim(key, item.pinned_id)
-    for key, section, item in positions:  # 2. the same title in the same section
-        match = next((o for o in old if key not in ids and o.id not in taken
-                      and o.section == section.number and norm(o.title) == norm(item.title)),
-                     None)
-        if match:
-            claim(key, match.id)
-    for key, section, item in positions:  # 3. renamed: a close title in the same section
-        if key in ids:
-            continue
-        candidates = [(difflib.SequenceMatcher(None, norm(o.title), norm(item.title)).ratio(), o)
-                      for o in old if o.id not in taken and o.section == section.number]
-        score, best = max(candidates, key=lambda c: c[0], default=(0.0, None))
-        if best is not None and score >= RENAME_SIMILARITY:
-            claim(key, best.id)
-            result.renamed.append((best.id, best.title, item.title))
-    moved_from: dict[tuple[int, int], str] = {}
-    for key, section, item in positions:  # 4. moved: the same title in another section
-        if key in ids:
-            continue
-        match = next((o for o in old if o.id not in taken and o.id not in moved_from.values()
-                      and norm(o.title) == norm(item.title)), None)
-        if match:
-            moved_from[key] = match.id
-    highest: dict[int, int] = {}
-    for item_id in [*taken, *(o.id for o in old)]:
-        section_no, n = map(int, item_id.split("."))
-        highest[section_no] = max(highest.get(section_no, 0), n)
-    for key, section, item in positions:  # 5. new ids after the highest ever used
-        if key in ids:
-            continue
-        highest[section.number] = highest.get(section.number, 0) + 1
-        new_id = f"{section.number}.{highest[section.number]}"
-        claim(key, new_id)
-        if key in moved_from:
-            taken.add(moved_from[key])
-            result.moved.append((moved_from[key], new_id, item.title))
-        elif previous is not None:
-            result.added.append((new_id, item.title))
+    claims, result = Claims(), Imported("")
+    claim_pinned(positions, claims)
+    claim_same_titles(positions, old, claims)
+    claim_renamed(positions, old, claims, result)
+    moved_from = moved(positions, old, claims)
+    claim_new_ids(positions, old, claims, moved_from, result, reimport=previous is not None)
     by_item: dict[str, list[CheckRef]] = {}
     for ref in refs:
         by_item.setdefault(ref.item, []).append(ref)
-    leftovers = [o for o in old if o.id not in taken]
+    keep_or_remove([o for o in old if o.id not in claims.taken], by_item, result)
+    kept = {i for i, _, _ in result.kept}
+    result.text = render(md, claims.ids, by_item, {i.id: i for i in old}, kept, result)
+    return result
+
+
+def claim_pinned(positions: list[Position], claims: Claims) -> None:
+    """1. An id pinned in the Markdown is the item's."""
+    for key, _, item in positions:
+        if item.pinned_id:
+            claims.claim(key, item.pinned_id)
+
+
+def claim_same_titles(positions: list[Position], old: list[Item], claims: Claims) -> None:
+    """2. The same title in the same section keeps its id."""
+    for key, section, item in positions:
+        match = next((o for o in old if key not in claims.ids and o.id not in claims.taken
+                      and o.section == section.number and norm(o.title) == norm(item.title)),
+                     None)
+        if match:
+            claims.claim(key, match.id)
+
+
+def claim_renamed(positions: list[Position], old: list[Item], claims: Claims,
+                  result: Imported) -> None:
+    """3. A close title in the same section is a renamed item: it keeps its id."""
+    for key, section, item in positions:
+        if key in claims.ids:
+            continue
+        candidates = [(difflib.SequenceMatcher(None, norm(o.title), norm(item.title)).ratio(), o)
+                      for o in old if o.id not in claims.taken and o.section == section.number]
+        score, best = max(candidates, key=lambda c: c[0], default=(0.0, None))
+        if best is not None and score >= RENAME_SIMILARITY:
+            claims.claim(key, best.id)
+            result.renamed.append((best.id, best.title, item.title))
+
+
+def moved(positions: list[Position], old: list[Item], claims: Claims) -> dict[tuple[int, int], str]:
+    """4. The same title in another section: the item moved, from this old id."""
+    moved_from: dict[tuple[int, int], str] = {}
+    for key, _, item in positions:
+        if key in claims.ids:
+            continue
+        match = next((o for o in old if o.id not in claims.taken and o.id not in moved_from.values()
+                      and norm(o.title) == norm(item.title)), None)
+        if match:
+            moved_from[key] = match.id
+    return moved_from
+
+
+def claim_new_ids(positions: list[Position], old: list[Item], claims: Claims,
+                  moved_from: dict[tuple[int, int], str], result: Imported, *,
+                  reimport: bool) -> None:
+    """5. Every other item gets a new id, after the highest its section ever used."""
+    highest: dict[int, int] = {}
+    for item_id in [*claims.taken, *(o.id for o in old)]:
+        section_no, n = map(int, item_id.split("."))
+        highest[section_no] = max(highest.get(section_no, 0), n)
+    for key, section, item in positions:
+        if key in claims.ids:
+            continue
+        highest[section.number] = highest.get(section.number, 0) + 1
+        new_id = f"{section.number}.{highest[section.number]}"
+        claims.claim(key, new_id)
+        if key in moved_from:
+            claims.taken.add(moved_from[key])
+            result.moved.append((moved_from[key], new_id, item.title))
+        elif reimport:
+            result.added.append((new_id, item.title))
+
+
+def keep_or_remove(leftovers: list[Item], by_item: dict[str, list[CheckRef]],
+                   result: Imported) -> None:
+    """An old item gone from the Markdown is removed, unless checks still name it."""
     for o in leftovers:
         checks = [r.nodeid for r in by_item.get(o.id, [])]
         if checks:
             result.kept.append((o.id, o.title, checks))
         else:
             result.removed.append((o.id, o.title))
-    kept = {i for i, _, _ in result.kept}
-    result.text = render(md, ids, by_item, old_by_id, kept, result)
-    return result
 
 
 def kind_of(refs: list[CheckRef]) -> str:

@@ -23,64 +23,10 @@ from pathlib import Path
 from typing import Protocol
 
 from maintcheck.errors import CommandTimeout, HostUnreachable, NotReadOnly
+from maintcheck.policy import Program, permit
 from maintcheck.redact import Redactor
-from maintcheck.team import Command, Team, write_word
+from maintcheck.team import Team
 
-# Programs a check may run. Anything else is refused before it leaves the controller.
-# Interpreters (sh, bash, python3, awk) are not here: they run whatever they are given, so
-# only a reviewed probe, sent on stdin with its approval, may use one.
-READ_ONLY_PROGRAMS = frozenset({
-    "cat", "test", "stat", "ls", "find", "sha256sum", "getent", "id", "df", "ss", "uname",
-    "systemctl", "journalctl", "dpkg-query", "rpm", "apt-get", "dnf", "nginx", "haproxy",
-    "sshd", "/usr/sbin/sshd", "nft", "iptables-save", "psql", "true", "hostname",
-    "timeout", "sudo", "env", "runuser", "grep", "head", "tail", "date", "sort", "wc",
-    "findmnt", "visudo", "getconf", "nproc", "curl", "pg_isready",
-})
-# Programs whose first word is a verb: only these verbs read.
-READ_ONLY_VERBS: dict[str, frozenset[str]] = {
-    "systemctl": frozenset({
-        "is-active", "is-enabled", "is-failed", "is-system-running", "status", "show", "cat",
-        "list-units", "list-unit-files", "list-timers", "list-sockets", "list-dependencies",
-        "list-jobs", "get-default", "show-environment"}),
-    "nft": frozenset({"list"}),
-}
-# Programs that start a daemon or an editor when run bare: only their test modes read.
-TEST_MODE_FLAGS: dict[str, frozenset[str]] = {
-    "sshd": frozenset({"-t", "-T", "-V"}), "nginx": frozenset({"-t", "-T", "-v", "-V"}),
-    "haproxy": frozenset({"-c", "-v", "-vv"}), "visudo": frozenset({"-c", "--check"}),
-    "rpm": frozenset({"-q", "--query", "-V", "--verify"}),
-}
-# Options that turn a reading program into a writing one. A long option also matches as
-# ``--opt=value``; an upper-case short one also inside a cluster such as ``ss -tlnK``.
-FORBIDDEN_ARGS: dict[str, frozenset[str]] = {
-    "find": frozenset({"-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0",
-                       "-fprintf", "-fls"}),
-    "nft": frozenset({"-f", "--file", "-i", "--interactive"}),
-    "curl": frozenset({"-o", "--output", "-O", "--remote-name", "-X", "--request", "-d",
-                       "--data", "--data-raw", "--data-binary", "--data-urlencode",
-                       "--data-ascii", "--json", "-F", "--form", "--form-string", "-T",
-                       "--upload-file", "-K", "--config", "-c", "--cookie-jar", "-D",
-                       "--dump-header", "--trace", "--trace-ascii", "--stderr", "--libcurl",
-                       "--hsts", "--alt-svc", "--etag-save", "-J", "--output-dir"}),
-    "journalctl": frozenset({"--rotate", "--vacuum-size", "--vacuum-time", "--vacuum-files",
-                             "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
-                             "--setup-keys", "--update-catalog"}),
-    "ss": frozenset({"-K", "--kill", "-D", "--diag"}),
-    "sort": frozenset({"-o", "--output"}),
-    "date": frozenset({"-s", "--set"}),
-    "psql": frozenset({"-f", "--file", "-o", "--output", "-L", "--log-file"}),
-}
-READ_ONLY_APT_SIMULATE = frozenset({"-s", "--simulate", "--just-print", "--dry-run", "--no-act"})
-SHELL_META = set(";&|><`$(){}\n")
-# psql: one statement that only reads, in a session the server itself keeps read-only
-PSQL_READ_ONLY_ENV = "PGOPTIONS=-c default_transaction_read_only=on"
-SQL_READS = re.compile(r"\s*(?:--[^\n]*\n\s*)*(SELECT|WITH|SHOW|TABLE|VALUES)\b", re.IGNORECASE)
-SQL_SIDE_EFFECTS = re.compile(
-    r"\b(pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_promote|pg_wal_replay_\w+"
-    r"|pg_rotate_logfile|pg_switch_wal|pg_create_\w+|pg_drop_\w+|pg_replication_\w+_advance"
-    r"|pg_backup_\w+|pg_start_backup|pg_stop_backup|pg_log_\w+|pg_file_\w+|pg_advisory_\w+"
-    r"|lo_\w+|set_config|dblink\w*|nextval|setval|pg_notify)\s*\(|\bread\s+write\b|\binto\b",
-    re.IGNORECASE)
 SSH_UNREACHABLE = 255
 
 
@@ -106,123 +52,13 @@ class Runner(Protocol):
             timeout: float | None = None, approved: str | None = None) -> Result: ...
 
 
-def check_read_only(argv: list[str], team: Team | None = None) -> Command | None:
+def check_read_only(argv: list[str], team: Team | None = None) -> Program | None:
     """Refuse any command that could change the host; raises :class:`NotReadOnly`.
 
-    A program beyond the shipped allowlist runs only when the team declared it (its
-    ``checks/commands.yml``): then the declaration that allowed it is returned."""
-    if not argv:
-        raise NotReadOnly("empty command")
-    shown = shlex.join(argv)
-    words = list(argv)
-    env: list[str] = []
-    # wrappers that only bound or re-user a command: check what they wrap
-    while words and os.path.basename(words[0]) in {"timeout", "sudo", "env", "runuser"}:
-        head = os.path.basename(words[0])
-        words = words[1:]
-        if head == "timeout":
-            while words and words[0].startswith("-"):
-                words = words[2:] if words[0] in {"-k", "-s"} else words[1:]
-            words = words[1:]  # the duration
-        elif head == "runuser":
-            while words and words[0] in {"-u", "-l", "--"}:
-                words = words[2:] if words[0] in {"-u", "-l"} else words[1:]
-        elif head == "sudo":
-            while words and words[0].startswith("-"):
-                if words[0] in {"-e", "--edit", "-s", "--shell", "-i", "--login"}:
-                    raise NotReadOnly(f"sudo {words[0]} edits or opens a shell: {shown!r}")
-                words = words[2:] if words[0] in {"-u", "-g"} else words[1:]
-        else:
-            while words and "=" in words[0] and not words[0].startswith("-"):
-                env.append(words[0])
-                words = words[1:]
-    if not words:
-        raise NotReadOnly(f"nothing to run in {shown!r}")
-    program, args = words[0], words[1:]
-    name = os.path.basename(program)
-    declared = None
-    if program not in READ_ONLY_PROGRAMS and name not in READ_ONLY_PROGRAMS:
-        declared = team.command(program) if team is not None else None
-        if declared is None:
-            raise NotReadOnly(f"{name!r} is not on the read-only allowlist (nor declared in the "
-                              f"team's commands.yml): {shown!r}")
-        team_read_only(name, args, declared, shown)
-    if name in READ_ONLY_VERBS:
-        # nft joins its arguments into one command: `nft "add table x"` is `nft add table x`
-        verbs = [a for a in (" ".join(args).split() if name == "nft" else args)
-                 if not a.startswith("-")]
-        if not verbs or verbs[0] not in READ_ONLY_VERBS[name]:
-            raise NotReadOnly(f"{name} {verbs[0] if verbs else '(no verb)'} is not a read-only "
-                              f"verb ({', '.join(sorted(READ_ONLY_VERBS[name]))}): {shown!r}")
-    if name in TEST_MODE_FLAGS and not any(
-            a == flag or (len(flag) == 2 and a.startswith(flag) and a[1] != "-")
-            for a in args for flag in TEST_MODE_FLAGS[name]):
-        raise NotReadOnly(f"{name} runs only in its test mode "
-                          f"({' or '.join(sorted(TEST_MODE_FLAGS[name]))}): {shown!r}")
-    if name in {"apt-get", "dnf"} and not READ_ONLY_APT_SIMULATE & set(args):
-        raise NotReadOnly(f"{name} only runs simulated (-s): {shown!r}")
-    bad = sorted({a for a in args for option in FORBIDDEN_ARGS.get(name, ())
-                  if is_option(a, option)})
-    if bad:
-        raise NotReadOnly(f"{name} {' '.join(bad)} changes the host: {shown!r}")
-    if name == "date" and any(not a.startswith(("-", "+")) and not option_value(args, i)
-                              for i, a in enumerate(args)):
-        raise NotReadOnly(f"date with an operand sets the clock: {shown!r}")
-    if name == "hostname" and any(not a.startswith("-") or a in {"-F", "--file", "-b", "--boot"}
-                                  for a in args):
-        raise NotReadOnly(f"hostname with an operand renames the host: {shown!r}")
-    if name == "psql":
-        psql_read_only(args, env, shown)
-        return None
-    for word in args:
-        if SHELL_META & set(word) and name != "grep":
-            raise NotReadOnly(f"shell metacharacters in {word!r}: {shown!r}")
-    return declared
-
-
-def team_read_only(name: str, args: list[str], declared: Command, shown: str) -> None:
-    """A team-declared program: one of its declared verbs first, no write verb anywhere."""
-    verbs = [a for a in args if not a.startswith("-")]
-    if declared.verbs and (not verbs or verbs[0] not in declared.verbs):
-        raise NotReadOnly(f"{name} {verbs[0] if verbs else '(no verb)'} is not a verb the team "
-                          f"declared ({', '.join(declared.verbs)}, {declared.origin}): {shown!r}")
-    written = next((w for a in args if (w := write_word(a))), None)
-    if written:
-        raise NotReadOnly(f"{name}: `{written}` is a write verb: {shown!r}")
-
-
-def is_option(arg: str, option: str) -> bool:
-    """``arg`` is ``option``: itself, ``--opt=value``, ``-Xvalue``, or in a short cluster."""
-    if option.startswith("--"):
-        return arg == option or arg.startswith(option + "=")
-    if arg == option:
-        return True
-    short = len(option) == 2 and arg.startswith("-") and not arg.startswith("--")
-    # an upper-case flag is never a value: `-tlnK` holds -K; `-Xvalue` is -X with a value
-    return short and option[1].isupper() and option[1] in arg[1:] and (
-        arg[1:].isalpha() or arg.startswith(option))
-
-
-def option_value(args: list[str], i: int) -> bool:
-    """``args[i]`` is the value of a date option that only reads (``-d``, ``--date``, ``-r``)."""
-    return i > 0 and args[i - 1] in {"-d", "--date", "-r", "--reference"}
-
-
-def psql_read_only(args: list[str], env: list[str], shown: str) -> None:
-    """psql runs one reading statement, given with -c, in a server-enforced read-only session."""
-    if PSQL_READ_ONLY_ENV not in env:
-        raise NotReadOnly(f"psql runs only under env '{PSQL_READ_ONLY_ENV}': {shown!r}")
-    sql = [args[i + 1] for i, a in enumerate(args[:-1]) if a in {"-c", "--command"}]
-    if len(sql) != 1 or any(a.startswith(("--command=", "-c")) and a != "-c" for a in args):
-        raise NotReadOnly(f"psql takes exactly one statement, with -c: {shown!r}")
-    statement = sql[0].strip().rstrip(";")
-    if ";" in statement or "\\" in statement:
-        raise NotReadOnly(f"psql: one statement, no meta-command: {shown!r}")
-    if not SQL_READS.match(statement):
-        raise NotReadOnly(f"psql: only SELECT, WITH, SHOW, TABLE or VALUES read: {shown!r}")
-    side = SQL_SIDE_EFFECTS.search(statement)
-    if side:
-        raise NotReadOnly(f"psql: {side.group(0)!r} has side effects: {shown!r}")
+    The table of what may run is :mod:`maintcheck.policy`'s; a program beyond it runs only when
+    the team declared it (its ``checks/commands.yml``): then the declaration that allowed it is
+    returned."""
+    return permit(argv, team.commands if team is not None else ())
 
 
 @dataclass

@@ -207,36 +207,83 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
     cat = catalog.load(options.checklist)
     team = load_team(Path(options.checklist).parent)
     inv = inventory.load(options.inventory, team.variables)
+    redactor = redactor_for(inv, [v.full_name for v in team.variables if v.secret])
+    limit = limit_of(options, inv, problems)
+    change_id = change_id_of(options, inv, now, problems)
+    window = window_of(options, inv, problems)
+    types = maintenance_types_of(options, problems)
+    wait = wait_of(options, problems)
+    declared = declared_of(options, problems)
+    problems += wait_problems(inv, cat)
+    if options.concurrency < 1:
+        problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
+    contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
+    change = Change(change_id, window, options.operator or getpass.getuser(),
+                    maintenance_types=types, **contacts)
+    answers = answers_of(options, cat, now, problems)
+    if problems:
+        raise InputError("maintcheck options", problems)
+    targets = Targets(inv, limit, redactor, concurrency=options.concurrency, team=team)
+    return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
+               wait=wait, declared=declared)
+
+
+def redactor_for(inv: inventory.Inventory, team_secrets: list[str]) -> Redactor:
+    """A redactor that knows every host's secrets and the environment's."""
     redactor = Redactor()
-    team_secrets = [v.full_name for v in team.variables if v.secret]
     for host in inv.hosts:
         redactor.learn(host.variables, [*host.expect.secret_vars, *team_secrets])
     redactor.learn(dict(os.environ))
+    return redactor
+
+
+def limit_of(options: Options, inv: inventory.Inventory, problems: list[str]) -> str | None:
+    """The ``--limit`` pattern (a ``@FILE``'s names read), which must match a host."""
     limit = options.limit or None
     if limit and limit.startswith("@"):
         limit = limit_file(limit[1:])
     if limit and not inv.select(limit):
         problems.append(f"--limit {options.limit!r} matches no host of {inv.path}")
+    return limit
+
+
+def change_id_of(options: Options, inv: inventory.Inventory, now: datetime,
+                 problems: list[str]) -> str:
+    """The change's id: given, from the inventory, or today's ad-hoc one; it names a folder."""
     change_id = options.change or inv.shared("change") or f"adhoc-{now:%Y%m%d}"
     if not CHANGE_ID.match(change_id):
         source = "--change" if options.change else (
             f"{inv.hosts[0].expect.origin('change')}: maintcheck_change")
         problems.append(f"{source} {printable(repr(change_id))} must be letters, digits, '.', "
                         "'_' or '-', at most 64 (it names the evidence folder)")
-    window = None
+    return change_id
+
+
+def window_of(options: Options, inv: inventory.Inventory, problems: list[str]) -> Window | None:
+    """The maintenance window, given or from the inventory, when there is one."""
     window_text = options.window or inv.shared("window")
-    if window_text:
-        try:
-            window = Window.parse(window_text)
-        except ValueError as exc:
-            problems.append(f"--window: {exc}")
+    if not window_text:
+        return None
+    try:
+        return Window.parse(window_text)
+    except ValueError as exc:
+        problems.append(f"--window: {exc}")
+        return None
+
+
+def maintenance_types_of(options: Options, problems: list[str]) -> tuple[str, ...]:
+    """The ``--maintenance-type`` list; an unknown one is a problem with a suggestion."""
     types = tuple(t.strip() for t in (options.maintenance_types or "").split(",") if t.strip())
-    bad_types = [t for t in types if t not in MAINTENANCE_TYPES]
-    for bad in bad_types:
+    for bad in [t for t in types if t not in MAINTENANCE_TYPES]:
         close = difflib.get_close_matches(bad, MAINTENANCE_TYPES, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]}? " if close else ""
         problems.append(f"--maintenance-type {bad}: {hint}choose from "
                         f"{','.join(MAINTENANCE_TYPES)}")
+    return types
+
+
+def wait_of(options: Options, problems: list[str]) -> float:
+    """``--wait`` in seconds (0: none); it applies to during and post only."""
     wait = 0.0
     if options.wait:
         try:
@@ -245,18 +292,21 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
             problems.append(f"--wait: {exc}")
         if wait and options.phases == {"pre"}:
             problems.append("--wait applies to checks/during and checks/post, not pre")
+    return wait
+
+
+def declared_of(options: Options, problems: list[str]) -> baseline.Declared:
+    """The ``--declare`` changes the post phase expects."""
     try:
-        declared = baseline.Declared.parse(options.declare)
+        return baseline.Declared.parse(options.declare)
     except ValueError as exc:
         problems.append(f"--declare {exc}")
-        declared = baseline.Declared({}, frozenset())
-    problems += wait_problems(inv, cat)
-    if options.concurrency < 1:
-        problems.append(f"--concurrency must be at least 1, got {options.concurrency}")
-    contacts = {c: options.contacts.get(c) or inv.shared(c) for c in CONTACTS}
-    change = Change(change_id, window, options.operator or getpass.getuser(),
-                    maintenance_types=types, **contacts)
-    answers: dict[str, Confirmation] = {}
+        return baseline.Declared({}, frozenset())
+
+
+def answers_of(options: Options, cat: Catalog, now: datetime,
+               problems: list[str]) -> dict[str, Confirmation]:
+    """The ``--answers`` file's confirmations; one too large is refused before it is read."""
     answers_size = Path(options.answers).stat().st_size if options.answers and Path(
         options.answers).is_file() else 0
     if answers_size > MAX_ANSWERS_BYTES:
@@ -264,14 +314,10 @@ def build(options: Options, *, now: datetime | None = None) -> Run:
                         f"may have at most {MAX_ANSWERS_BYTES // 2**20} MiB")
     elif options.answers:
         try:
-            answers = load_answers(options.answers, cat, now=now)
+            return load_answers(options.answers, cat, now=now)
         except InputError as exc:
             problems += [f"{exc.source}: {p}" for p in exc.problems]
-    if problems:
-        raise InputError("maintcheck options", problems)
-    targets = Targets(inv, limit, redactor, concurrency=options.concurrency, team=team)
-    return Run(options, cat, targets, change, redactor, Evidence(cat, redactor), answers, now,
-               wait=wait, declared=declared)
+    return {}
 
 
 def credential_scope(e: Expectations) -> Scope:

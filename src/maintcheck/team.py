@@ -23,6 +23,7 @@ import yaml
 
 from maintcheck.errors import InputError
 from maintcheck.inventory import type_problem
+from maintcheck.policy import NEVER, Program, is_shipped, row, write_word
 from maintcheck.schema import BY_NAME, PREFIX, Var
 
 VARIABLES_FILE = "variables.yml"
@@ -30,37 +31,6 @@ COMMANDS_FILE = "commands.yml"
 TYPES = ("str", "int", "float", "bool", "list[str]", "list[int]", "dict[str,str]", "dict")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PROGRAM = re.compile(r"^/?[A-Za-z0-9_.+-]+(/[A-Za-z0-9_.+-]+)*$")
-# Programs that run whatever they are given, or change the host whatever their arguments:
-# never declarable. (The shipped allowlist's own programs keep the shipped rules.)
-NEVER = frozenset({
-    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "busybox", "python", "python3",
-    "perl", "ruby", "node", "lua", "php", "tclsh", "awk", "gawk", "mawk", "nawk", "sed", "xargs",
-    "su", "sudo", "doas", "env", "nohup", "setsid", "chroot", "nsenter", "ssh", "scp", "rsync",
-    "tee", "dd", "rm", "mv", "cp", "ln", "chmod", "chown", "mkdir", "rmdir", "touch", "kill",
-    "pkill", "killall", "reboot", "shutdown", "poweroff", "halt", "mount", "umount", "vi",
-    "vim", "nano", "emacs", "ed", "crontab", "at", "systemd-run", "apt", "dpkg", "pip",
-})
-# Words that make a command write, as a verb (`timedatectl set-ntp`) or an option (`--delete`).
-WRITE_VERBS = frozenset({
-    "set", "unset", "start", "stop", "restart", "reload", "try-restart", "enable", "disable",
-    "mask", "unmask", "kill", "delete", "del", "remove", "rm", "add", "create", "apply",
-    "install", "uninstall", "update", "upgrade", "reset", "write", "edit", "import", "load",
-    "unload", "flush", "purge", "clear", "drop", "destroy", "mount", "umount", "format",
-    "reboot", "poweroff", "shutdown", "halt", "suspend", "hibernate", "isolate", "rotate",
-    "vacuum", "sync", "push", "commit", "move", "copy", "rename", "truncate", "revoke", "grant",
-    "insert", "replace", "patch", "put", "post", "deploy", "rollback", "migrate", "prune",
-    "attach", "detach", "exec", "execute", "run", "shell", "login", "output", "save",
-})
-
-
-@dataclass(frozen=True)
-class Command:
-    """One declared program: ``Command("timedatectl", ("show",), "2.7 ...", "checks/...:3")``."""
-
-    program: str
-    verbs: tuple[str, ...]
-    reason: str
-    origin: str
 
 
 @dataclass(frozen=True)
@@ -68,23 +38,13 @@ class Team:
     """A team's declared variables and commands (both empty when it declares none)."""
 
     variables: tuple[Var, ...] = ()
-    commands: tuple[Command, ...] = ()
+    commands: tuple[Program, ...] = ()  # rows added to maintcheck.policy's table
     variables_path: Path | None = None
     commands_path: Path | None = None
 
-    def command(self, program: str) -> Command | None:
+    def command(self, program: str) -> Program | None:
         """The declaration for ``program`` (its path or its name), or None."""
-        return next((c for c in self.commands if program in (c.program, Path(c.program).name)),
-                    None)
-
-
-def write_word(word: str) -> str | None:
-    """The write verb ``word`` is or starts with (``set-ntp`` -> ``set``), or None."""
-    bare = word.lstrip("-").split("=", 1)[0].lower()
-    for verb in WRITE_VERBS:
-        if bare == verb or bare.startswith((f"{verb}-", f"{verb}_")):
-            return verb
-    return None
+        return row(program, self.commands)
 
 
 def entries(path: Path, key: str) -> list[tuple[int, Any]]:
@@ -159,10 +119,8 @@ def empty(kind: str) -> Any:
         kind, [] if kind.startswith("list") else {})
 
 
-def read_commands(path: Path, problems: list[str]) -> list[Command]:
-    from maintcheck.runner import READ_ONLY_PROGRAMS  # the runner imports this module
-
-    found: list[Command] = []
+def read_commands(path: Path, problems: list[str]) -> list[Program]:
+    found: list[Program] = []
     for line, raw in entries(path, "commands"):
         where = f"{path}:{line}"
         if not isinstance(raw, dict):
@@ -183,7 +141,7 @@ def read_commands(path: Path, problems: list[str]) -> list[Command]:
             problems.append(f"{where}: {name} runs anything, or writes whatever its arguments: "
                             "it cannot be declared read-only")
             continue
-        if program in READ_ONLY_PROGRAMS or name in READ_ONLY_PROGRAMS:
+        if is_shipped(program):
             problems.append(f"{where}: {name} is on maintcheck's own allowlist already, with its "
                             "own rules; declare only other programs")
             continue
@@ -200,7 +158,8 @@ def read_commands(path: Path, problems: list[str]) -> list[Command]:
         if any(c.program == program for c in found):
             problems.append(f"{where}: {name} is declared twice")
             continue
-        found.append(Command(program, tuple(verbs), reason, where))
+        found.append(Program(program, verbs=tuple(verbs), write_words=True, reason=reason,
+                             origin=where))
     return found
 
 
