@@ -49,9 +49,9 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         # finds the same key for the same endpoint
         key = split_userinfo(spec["url"])[0]
         snap["endpoints"][key] = endpoint_state(spec, http_options)
-    for spec in host.expect.tls:
-        key = f"{spec['server_name']}@{spec['address']}"
-        snap["certificates"][key] = certificate_state(spec, http_options)
+    for tls in host.expect.tls:
+        key = f"{tls['server_name']}@{tls['address']}"
+        snap["certificates"][key] = certificate_state(tls, http_options)
     if runner is not None and host.expect.postgres_role == "replica":
         snap["replication"] = replication_state(runner, host.expect.command_timeout)
     if host.expect.alertmanager_url:
