@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maintcheck.assess import Findings
+from maintcheck.inventory import Expectations
 from maintcheck.probes.haproxy import HaproxyServer
 from maintcheck.probes.http import HttpObservation
 from maintcheck.probes.postgres import ReplicaStatus, Replication
@@ -200,13 +201,12 @@ def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
     return Findings(host, found)
 
 
-def lb_routing(host: str, observed: Sequence[Routed], expect: Mapping[str, Any],
+def lb_routing(host: str, observed: Sequence[Routed], expect: Expectations,
                out_of_rotation: Iterable[str] = ()) -> Findings:
     """:func:`routing` of ``lb_url`` to every server of ``haproxy_backends``, each answer
     judged by ``lb_status`` and ``lb_contains`` (5.4 during the window, 7.1 after it)."""
-    servers = [f"{b}/{s}" for b, names in expect["haproxy_backends"].items() for s in names]
-    spec = {"url": expect["lb_url"], "status": expect["lb_status"],
-            "contains": expect["lb_contains"]}
+    servers = [f"{b}/{s}" for b, names in expect.haproxy_backends.items() for s in names]
+    spec = {"url": expect.lb_url, "status": expect.lb_status, "contains": expect.lb_contains}
     return routing(host, observed, servers, spec, out_of_rotation)
 
 

@@ -60,8 +60,8 @@ class Expectations(ExpectationFields, Mapping[str, Any]):
     """A host's ``maintcheck_`` variables with documented defaults: ``expect.disk_max_percent``.
 
     Each of maintcheck's variables is a typed attribute (:class:`ExpectationFields`, generated
-    from the schema), so that mypy names a misspelt one; a team's own variable is read the
-    same way, untyped, or as ``expect["name"]``."""
+    from the schema), so that mypy names a misspelt one. A team's own variable reads the same
+    way at run time; mypy knows it not, and takes ``expect["name"]`` (Any)."""
 
     def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:
         self._values = dict(values)
