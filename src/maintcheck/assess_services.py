@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from maintcheck.assess import Findings
 from maintcheck.inventory import Expectations
 from maintcheck.probes.haproxy import HaproxyServer
-from maintcheck.probes.http import HttpObservation
+from maintcheck.probes.http import Fetched, HttpObservation
 from maintcheck.probes.postgres import ReplicaStatus, Replication
 from maintcheck.probes.prometheus import Alert, Rule, Silence, Target, severity_rank
 from maintcheck.probes.routing import Routed
@@ -38,8 +38,7 @@ def http_answer(host: str, seen: HttpObservation, spec: Mapping[str, Any]) -> li
     return found
 
 
-def http_endpoints(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
-                   ) -> Findings:
+def http_endpoints(host: str, observed: Sequence[Fetched]) -> Findings:
     return Findings(host, [f for spec, seen in observed for f in http_answer(host, seen, spec)])
 
 
@@ -49,14 +48,13 @@ def latency_sample(seen: HttpObservation, spec: Mapping[str, Any]) -> float | No
     return None if http_answer("", seen, spec) else seen.latency_ms
 
 
-def latencies(observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
-              ) -> dict[str, float | None]:
+def latencies(observed: Sequence[Fetched]) -> dict[str, float | None]:
     """Name -> latency in ms of each endpoint, for the evidence (None: not a sample)."""
     return {spec.get("name") or seen.url: None if (ms := latency_sample(seen, spec)) is None
             else round(ms, 1) for spec, seen in observed}
 
 
-def latency(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]) -> Findings:
+def latency(host: str, observed: Sequence[Fetched]) -> Findings:
     """Endpoints slower than their ``max_latency_ms``, or with no answer to time (with or
     without a bound: a failed request is never a latency sample)."""
     found = []
