@@ -45,7 +45,7 @@ test: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests checks
-	$(VENV)/bin/mypy src
+	$(VENV)/bin/mypy src checks
 
 # The demo: boot six real Debian hosts on this machine (root; the image is cached after the
 # first build), then run the pre-maintenance checks against them. `make demo-down` removes it.

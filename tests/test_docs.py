@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from maintcheck.docs import READ_ONLY_BEGIN, READ_ONLY_END, splice
+from maintcheck.docs import FIELDS, READ_ONLY_BEGIN, READ_ONLY_END, expectation_fields, splice
+from maintcheck.inventory import Expectations
+from maintcheck.schema import VARIABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,6 +30,17 @@ def test_readme_read_only_section_is_the_policys_table() -> None:
 def test_a_readme_without_the_markers_is_refused_not_appended_to() -> None:
     with pytest.raises(ValueError, match="lacks <!-- readonly:begin"):
         splice((ROOT / "README.md").read_text(encoding="utf-8").replace(READ_ONLY_BEGIN, ""))
+
+
+def test_typed_expectations_match_the_schema() -> None:
+    assert FIELDS.read_text(encoding="utf-8") == expectation_fields(), (
+        "run: python -m maintcheck.docs")
+
+
+def test_every_variable_reads_as_an_attribute() -> None:
+    """No variable is hidden behind a method of the same name (``expect.items``)."""
+    expect = Expectations({v.name: v.default for v in VARIABLES})
+    assert [v.name for v in VARIABLES if getattr(expect, v.name) is not v.default] == []
 
 
 def test_readme_starts_with_the_two_commands() -> None:

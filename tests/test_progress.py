@@ -76,7 +76,7 @@ class Reporter:
     def write_line(self, text: str) -> None:
         self.out.append(text + "\n")
 
-    class _tw:  # noqa: N801 - the terminal writer's width, as pytest's reporter has it
+    class _tw:
         fullwidth = 60
 
 

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+
+from maintcheck import assess_services, probes
+from maintcheck.baseline import Declared
+from maintcheck.evidence import RecordProperty
+from maintcheck.inventory import Expectations, Host
+from maintcheck.probes.http import Fetched
+from maintcheck.probes.routing import Routed
+from maintcheck.runner import Runner
+from maintcheck.secret import HttpOptions
 
 
 @pytest.mark.checklist("5.1")
 @pytest.mark.applies_to("journeys")
-def test_service_journeys_succeed(target, journey_steps, assess_services) -> None:
+def test_service_journeys_succeed(target: Host, journey_steps: list[Fetched]) -> None:
     """Every step of each declared synthetic journey answers as expected."""
     assert assess_services.http_endpoints(target.name, journey_steps) == []
 
 
 @pytest.mark.checklist("5.2")
 @pytest.mark.applies_to("postgres_clients")
-def test_database_accepts_connections_from_clients(target, expect, probes, runner_of) -> None:
+def test_database_accepts_connections_from_clients(target: Host, expect: Expectations,
+                                                   runner_of: Callable[[str], Runner]) -> None:
     """From each declared client host, the database accepts connections (pg_isready)."""
     seen = {client: probes.postgres.ready(runner_of(client), target.address,
                                           expect.postgres_port)
@@ -26,15 +38,15 @@ def test_database_accepts_connections_from_clients(target, expect, probes, runne
 
 @pytest.mark.checklist("5.3")
 @pytest.mark.applies_to("http")
-def test_health_endpoints_answer(target, endpoints, assess_services) -> None:
+def test_health_endpoints_answer(target: Host, endpoints: list[Fetched]) -> None:
     """Each declared endpoint returns its status and body, over verified TLS."""
     assert assess_services.http_endpoints(target.name, endpoints) == []
 
 
 @pytest.mark.checklist("5.4")
 @pytest.mark.applies_to("lb_url")
-def test_load_balancer_routes_to_every_backend(target, expect, routed, declared,
-                                               assess_services) -> None:
+def test_load_balancer_routes_to_every_backend(target: Host, expect: Expectations,
+                                               routed: list[Routed], declared: Declared) -> None:
     """Requests through this load balancer's frontend reach every declared server (HAProxy's
     own session counters say which got each), and each answers as declared."""
     assert assess_services.lb_routing(target.name, routed, expect, declared.servers) == []
@@ -42,8 +54,8 @@ def test_load_balancer_routes_to_every_backend(target, expect, routed, declared,
 
 @pytest.mark.checklist("5.5")
 @pytest.mark.applies_to("tls")
-def test_certificates_valid(target, expect, probes, assess_services, http_options,
-                            record_property) -> None:
+def test_certificates_valid(target: Host, expect: Expectations, http_options: HttpOptions,
+                            record_property: RecordProperty) -> None:
     """Each certificate verifies to the CA, names its host, is strong and far from expiry."""
     seen = [probes.tls.inspect(t["address"], t["server_name"], timeout=http_options["timeout"],
                                ca_bundle=http_options["ca_bundle"]) for t in expect.tls]
@@ -59,7 +71,8 @@ def test_certificates_valid(target, expect, probes, assess_services, http_option
 
 @pytest.mark.checklist("5.6")
 @pytest.mark.applies_to("http")
-def test_latency_within_thresholds(target, endpoints, assess_services, record_property) -> None:
+def test_latency_within_thresholds(target: Host, endpoints: list[Fetched],
+                                   record_property: RecordProperty) -> None:
     """Each endpoint answers within its max_latency_ms."""
     record_property("latency_ms", assess_services.latencies(endpoints))
     assert assess_services.latency(target.name, endpoints) == []

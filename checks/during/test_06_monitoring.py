@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from maintcheck import assess, assess_services, probes
+from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations, Host
+from maintcheck.probes.prometheus import Target
+from maintcheck.secret import HttpOptions
+
 
 @pytest.mark.checklist("6.3")
 @pytest.mark.applies_to("log_shipper")
-def test_log_shipper_active_with_recent_entries(facts, expect, assess) -> None:
+def test_log_shipper_active_with_recent_entries(facts: Facts, expect: Expectations) -> None:
     """The log shipper runs and the newest log entry is recent."""
     assert assess.inactive(facts, [expect.log_shipper]) == []
     age = facts.newest_log_age_seconds
@@ -18,7 +24,7 @@ def test_log_shipper_active_with_recent_entries(facts, expect, assess) -> None:
 
 @pytest.mark.checklist("6.4")
 @pytest.mark.applies_to("security_units")
-def test_security_monitoring_units_active(facts, expect, assess) -> None:
+def test_security_monitoring_units_active(facts: Facts, expect: Expectations) -> None:
     """Security monitoring units (auditd, fail2ban, ...) are active."""
     assert assess.inactive(facts, expect.security_units) == []
 
@@ -30,15 +36,15 @@ def test_performance_dashboards_updated() -> None:
 
 
 @pytest.mark.checklist("6.6")
-def test_capacity_utilisation_within_thresholds(facts, expect, assess) -> None:
+def test_capacity_utilisation_within_thresholds(facts: Facts, expect: Expectations) -> None:
     """Disk, inodes, memory and load are within thresholds during the window."""
     assert assess.capacity(facts, expect) == []
 
 
 @pytest.mark.checklist("6.1")
 @pytest.mark.applies_to("prometheus_url")
-def test_monitoring_restored_for_every_host(target, prometheus_targets, inventory_addresses,
-                                            assess_services) -> None:
+def test_monitoring_restored_for_every_host(target: Host, prometheus_targets: list[Target],
+                                            inventory_addresses: dict[str, str]) -> None:
     """Prometheus has an up target again for every selected inventory host."""
     assert assess_services.targets_down(target.name, prometheus_targets,
                                         inventory_addresses) == []
@@ -46,8 +52,8 @@ def test_monitoring_restored_for_every_host(target, prometheus_targets, inventor
 
 @pytest.mark.checklist("6.2")
 @pytest.mark.applies_to("alert_rules")
-def test_alert_rules_loaded_and_healthy(target, expect, probes, assess_services,
-                                        http_options) -> None:
+def test_alert_rules_loaded_and_healthy(target: Host, expect: Expectations,
+                                        http_options: HttpOptions) -> None:
     """The expected alert rules are loaded in Prometheus and evaluate without error."""
     rules = probes.prometheus.rules(expect.prometheus_url, **http_options)
     assert assess_services.rules_unhealthy(target.name, rules, expect.alert_rules) == []

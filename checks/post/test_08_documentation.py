@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from maintcheck import baseline
+from maintcheck.baseline import Snapshot
+from maintcheck.evidence import RecordProperty
+from maintcheck.inventory import Host
 
 
 @pytest.mark.checklist("8.1")
-def test_pre_maintenance_report_exists(pre_evidence) -> None:
+def test_pre_maintenance_report_exists(pre_evidence: Path) -> None:
     """The pre-maintenance evidence of this change was generated (reports/<change>/pre.json)."""
     assert pre_evidence.exists(), (f"no pre-maintenance evidence at {pre_evidence}, expected "
                                    "the pre run of this change to have written it")
@@ -37,10 +44,11 @@ def test_stakeholders_notified_of_completion() -> None:
 
 
 @pytest.mark.checklist("8.3")
-def test_performance_impact_assessed(target, before, after, compare, record_property) -> None:
+def test_performance_impact_assessed(target: Host, before: Snapshot, after: Snapshot,
+                                     record_property: RecordProperty) -> None:
     """A pre-versus-post table of host metrics and endpoint latency, with deltas."""
-    table = compare.impact_table(before, after)
+    table = baseline.impact_table(before, after)
     record_property("impact", table)
-    missing = compare.missing_now(table)
+    missing = baseline.missing_now(table)
     assert missing == [], (f"{target.name}: metrics measured before the window are missing now: "
                            f"{missing}")

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from maintcheck import assess
+from maintcheck.change import Change
+from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations, Host
+
 
 @pytest.mark.checklist("1.1")
 @pytest.mark.manual
@@ -30,7 +35,7 @@ def test_rollback_plan_documented_and_tested() -> None:
 
 
 @pytest.mark.checklist("1.5")
-def test_emergency_contacts_are_named(change) -> None:
+def test_emergency_contacts_are_named(change: Change) -> None:
     """The sign-off block names the technical, business and emergency contacts."""
     missing = [n for n in ("technical_contact", "business_contact", "emergency_contact")
                if not getattr(change, n)]
@@ -46,6 +51,7 @@ def test_emergency_contacts_available() -> None:
 
 @pytest.mark.checklist("1.6")
 @pytest.mark.applies_to("backups")
-def test_newest_backups_are_recent_and_intact(target, facts, expect, assess) -> None:
+def test_newest_backups_are_recent_and_intact(target: Host, facts: Facts,
+                                              expect: Expectations) -> None:
     """The newest file of each backup set is recent, big enough and matches its sha256."""
     assert assess.backups(facts, expect.backups) == [], target.name

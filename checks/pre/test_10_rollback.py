@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from maintcheck import assess
+from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations
+
 
 @pytest.mark.checklist("10.1")
 @pytest.mark.manual
@@ -13,7 +17,7 @@ def test_rollback_criteria_defined() -> None:
 
 @pytest.mark.checklist("10.2")
 @pytest.mark.applies_to("rollback_scripts")
-def test_rollback_scripts_ready(facts, expect, assess) -> None:
+def test_rollback_scripts_ready(facts: Facts, expect: Expectations) -> None:
     """Rollback scripts exist, are executable and pass ``sh -n``."""
     assert assess.scripts_invalid(facts, expect.rollback_scripts) == []
 
@@ -26,7 +30,7 @@ def test_rollback_scripts_tested() -> None:
 
 @pytest.mark.checklist("10.3")
 @pytest.mark.applies_to("postgres_role")
-def test_database_primary_has_recent_dump(facts, expect, assess) -> None:
+def test_database_primary_has_recent_dump(facts: Facts, expect: Expectations) -> None:
     """A database primary has a recent dump or base backup (backup sets with database: true)."""
     dumps = [b for b in expect.backups if b.get("database")]
     assert expect.postgres_role != "primary" or dumps, (

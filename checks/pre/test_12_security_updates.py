@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from maintcheck.evidence import RecordProperty
+from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations
+
 
 @pytest.mark.checklist("12.1")
-def test_security_patches_identified(facts, expect, record_property) -> None:
+def test_security_patches_identified(facts: Facts, expect: Expectations,
+                                     record_property: RecordProperty) -> None:
     """The pending security updates are listed from package lists fresh enough to trust."""
     record_property("pending_security_updates", facts.security_updates)
     age_days = facts.package_lists_age_days

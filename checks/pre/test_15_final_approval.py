@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
+
+from maintcheck.change import Change
 
 
 @pytest.mark.checklist("15.1")
@@ -36,7 +40,7 @@ def test_change_advisory_board_approval() -> None:
 
 
 @pytest.mark.checklist("15.6")
-def test_window_declared_and_not_over(change, now) -> None:
+def test_window_declared_and_not_over(change: Change, now: datetime) -> None:
     """A window is declared and has not ended yet."""
     assert change.window is not None, "no maintenance window given (--window or maintcheck_window)"
     assert now < change.window.end, (f"the window {change.window} ended already (now "

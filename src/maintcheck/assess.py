@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from maintcheck.errors import MissingData
+from maintcheck.expectation_fields import BackupSet, ConfigFile
 from maintcheck.facts import Facts
+from maintcheck.inventory import Expectations
 
 HOUR = 3600
 
@@ -27,23 +28,23 @@ class Findings(list[str]):
         return f"{self.host}: " + "; ".join(self) if self else f"{self.host}: nothing wrong"
 
 
-def capacity(facts: Facts, expect: Mapping[str, Any]) -> Findings:
+def capacity(facts: Facts, expect: Expectations) -> Findings:
     """Disk, inode, memory and load use above the host's thresholds."""
     found = []
-    for mount in facts.mounts(expect["filesystems"]):
-        if mount.used_percent > expect["disk_max_percent"]:
+    for mount in facts.mounts(expect.filesystems):
+        if mount.used_percent > expect.disk_max_percent:
             found.append(f"disk {mount.mount} {mount.used_percent}% used, expected at most "
-                         f"{expect['disk_max_percent']}%")
-        if mount.inode_percent is not None and mount.inode_percent > expect["inode_max_percent"]:
+                         f"{expect.disk_max_percent}%")
+        if mount.inode_percent is not None and mount.inode_percent > expect.inode_max_percent:
             found.append(f"inodes {mount.mount} {mount.inode_percent}% used, expected at most "
-                         f"{expect['inode_max_percent']}%")
+                         f"{expect.inode_max_percent}%")
     memory = facts.memory_used_percent
-    if memory > expect["memory_max_percent"]:
-        found.append(f"memory {memory}% used, expected at most {expect['memory_max_percent']}%")
+    if memory > expect.memory_max_percent:
+        found.append(f"memory {memory}% used, expected at most {expect.memory_max_percent}%")
     per_cpu = round(facts.load5 / max(1, facts.cpus), 2)
-    if per_cpu > expect["load_max_per_cpu"]:
+    if per_cpu > expect.load_max_per_cpu:
         found.append(f"5-minute load {facts.load5} on {facts.cpus} CPU(s) = {per_cpu} per CPU, "
-                     f"expected at most {expect['load_max_per_cpu']}")
+                     f"expected at most {expect.load_max_per_cpu}")
     return Findings(facts.host, found)
 
 
@@ -91,7 +92,7 @@ def backup_run_failed(facts: Facts, name: str) -> Findings:
     return Findings(facts.host, [finding])
 
 
-def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | None = None,
+def backups(facts: Facts, sets: Iterable[BackupSet], *, since: int | None = None,
             default_max_age_hours: float = 26.0) -> Findings:
     """Backup sets whose newest file is missing, stale, too small or fails its checksum."""
     found = []
@@ -118,7 +119,7 @@ def backups(facts: Facts, sets: Iterable[Mapping[str, Any]], *, since: int | Non
     return Findings(facts.host, found)
 
 
-def expired_backups(facts: Facts, sets: Iterable[Mapping[str, Any]]) -> Findings:
+def expired_backups(facts: Facts, sets: Iterable[BackupSet]) -> Findings:
     """Files older than their set's retention still in the hot backup path."""
     found = []
     for spec in sets:
@@ -190,26 +191,27 @@ def scripts_invalid(facts: Facts, scripts: Iterable[str]) -> Findings:
     return Findings(facts.host, found)
 
 
-def config_mismatches(facts: Facts, files: Iterable[Mapping[str, Any]]) -> Findings:
+def config_mismatches(facts: Facts, files: Iterable[ConfigFile]) -> Findings:
+    """Configuration files that are absent, have another sha256 or lack a line."""
+    return Findings(facts.host, [f for spec in files for f in config_mismatch(facts, spec)])
+
+
+def config_mismatch(facts: Facts, spec: ConfigFile) -> list[str]:
+    path = spec["path"]
+    info = facts.path(path)
+    if not info.exists:
+        return [f"{path}: absent, expected present"]
     found = []
-    for spec in files:
-        path = spec["path"]
-        info = facts.path(path)
-        if not info.exists:
-            found.append(f"{path}: absent, expected present")
-            continue
-        if spec.get("sha256") and info.sha256 != spec["sha256"]:
-            found.append(f"{path}: sha256 {info.sha256[:16]}..., expected "
-                         f"{spec['sha256'][:16]}...")
-        if spec.get("contains"):
-            # whole lines, compared without their leading and trailing blanks (an indented
-            # directive is the same directive)
-            lines = {line.strip() for line in (facts.content(path) or "").splitlines()}
-            missing = [line for line in spec["contains"] if line.strip() not in lines]
-            if missing:
-                found.append(f"{path}: lacks line(s) {missing}, expected every line of "
-                             "contains")
-    return Findings(facts.host, found)
+    if spec.get("sha256") and info.sha256 != spec["sha256"]:
+        found.append(f"{path}: sha256 {info.sha256[:16]}..., expected {spec['sha256'][:16]}...")
+    if spec.get("contains"):
+        # whole lines, compared without their leading and trailing blanks (an indented
+        # directive is the same directive)
+        lines = {line.strip() for line in (facts.content(path) or "").splitlines()}
+        missing = [line for line in spec["contains"] if line.strip() not in lines]
+        if missing:
+            found.append(f"{path}: lacks line(s) {missing}, expected every line of contains")
+    return found
 
 
 def version_key(version: str) -> list[tuple[int, int | str]]:

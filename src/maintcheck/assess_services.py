@@ -12,8 +12,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from maintcheck.assess import Findings
+from maintcheck.inventory import Expectations
 from maintcheck.probes.haproxy import HaproxyServer
-from maintcheck.probes.http import HttpObservation
+from maintcheck.probes.http import Fetched, HttpObservation
 from maintcheck.probes.postgres import ReplicaStatus, Replication
 from maintcheck.probes.prometheus import Alert, Rule, Silence, Target, severity_rank
 from maintcheck.probes.routing import Routed
@@ -37,8 +38,7 @@ def http_answer(host: str, seen: HttpObservation, spec: Mapping[str, Any]) -> li
     return found
 
 
-def http_endpoints(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
-                   ) -> Findings:
+def http_endpoints(host: str, observed: Sequence[Fetched]) -> Findings:
     return Findings(host, [f for spec, seen in observed for f in http_answer(host, seen, spec)])
 
 
@@ -48,14 +48,13 @@ def latency_sample(seen: HttpObservation, spec: Mapping[str, Any]) -> float | No
     return None if http_answer("", seen, spec) else seen.latency_ms
 
 
-def latencies(observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]
-              ) -> dict[str, float | None]:
+def latencies(observed: Sequence[Fetched]) -> dict[str, float | None]:
     """Name -> latency in ms of each endpoint, for the evidence (None: not a sample)."""
     return {spec.get("name") or seen.url: None if (ms := latency_sample(seen, spec)) is None
             else round(ms, 1) for spec, seen in observed}
 
 
-def latency(host: str, observed: Sequence[tuple[Mapping[str, Any], HttpObservation]]) -> Findings:
+def latency(host: str, observed: Sequence[Fetched]) -> Findings:
     """Endpoints slower than their ``max_latency_ms``, or with no answer to time (with or
     without a bound: a failed request is never a latency sample)."""
     found = []
@@ -200,13 +199,12 @@ def backends_configured(host: str, configured: Mapping[str, Iterable[str]],
     return Findings(host, found)
 
 
-def lb_routing(host: str, observed: Sequence[Routed], expect: Mapping[str, Any],
+def lb_routing(host: str, observed: Sequence[Routed], expect: Expectations,
                out_of_rotation: Iterable[str] = ()) -> Findings:
     """:func:`routing` of ``lb_url`` to every server of ``haproxy_backends``, each answer
     judged by ``lb_status`` and ``lb_contains`` (5.4 during the window, 7.1 after it)."""
-    servers = [f"{b}/{s}" for b, names in expect["haproxy_backends"].items() for s in names]
-    spec = {"url": expect["lb_url"], "status": expect["lb_status"],
-            "contains": expect["lb_contains"]}
+    servers = [f"{b}/{s}" for b, names in expect.haproxy_backends.items() for s in names]
+    spec = {"url": expect.lb_url, "status": expect.lb_status, "contains": expect.lb_contains}
     return routing(host, observed, servers, spec, out_of_rotation)
 
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from maintcheck.assess import Findings, version_key
 from maintcheck.errors import CheckError, MissingData, ServiceFailed
@@ -27,6 +27,8 @@ from maintcheck.runner import Runner
 FILE = "baseline.json"
 LATENCY_SAMPLES = 3
 SAMPLING_BUDGET_MS = 1000.0  # a slower endpoint is measured once: its noise is relatively small
+# one host as host_snapshot saw it: units, ports, packages, capacity, endpoints, certificates...
+Snapshot: TypeAlias = Mapping[str, Any]
 
 
 def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
@@ -49,9 +51,9 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         # finds the same key for the same endpoint
         key = split_userinfo(spec["url"])[0]
         snap["endpoints"][key] = endpoint_state(spec, http_options)
-    for spec in host.expect.tls:
-        key = f"{spec['server_name']}@{spec['address']}"
-        snap["certificates"][key] = certificate_state(spec, http_options)
+    for tls in host.expect.tls:
+        key = f"{tls['server_name']}@{tls['address']}"
+        snap["certificates"][key] = certificate_state(tls, http_options)
     if runner is not None and host.expect.postgres_role == "replica":
         snap["replication"] = replication_state(runner, host.expect.command_timeout)
     if host.expect.alertmanager_url:
@@ -189,7 +191,7 @@ def load(path: Path, *, change: str, inventory_sha256: str) -> dict[str, Any]:
     return data
 
 
-def before(baseline: Mapping[str, Any], host: str) -> Mapping[str, Any]:
+def before(baseline: Mapping[str, Any], host: str) -> Snapshot:
     try:
         return baseline["hosts"][host]  # type: ignore[no-any-return]
     except KeyError:

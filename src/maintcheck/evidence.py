@@ -7,10 +7,10 @@ give the same bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from maintcheck.catalog import Catalog, Item
 from maintcheck.confirmations import Confirmation
@@ -23,6 +23,8 @@ WEIGHT = ("failed", "error", "pending", "not yet automated", "not run", "skipped
           "not applicable")
 VERDICTS = {"failed": "FAILED", "error": "ERROR", "pending": "INCOMPLETE",
             "not yet automated": "INCOMPLETE", "not run": "INCOMPLETE"}
+# a check's ``record_property(name, value)``: what it observed, kept with its outcome
+RecordProperty: TypeAlias = Callable[[str, object], None]
 
 
 @dataclass(frozen=True)

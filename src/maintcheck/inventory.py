@@ -18,12 +18,13 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from maintcheck.connection import CONNECTION_VARS, Connection, connection_of
 from maintcheck.errors import CONTROL, InputError, printable
+from maintcheck.expectation_fields import ExpectationFields
 from maintcheck.redact import (
     COMMAND_LINE_VARS,
     Redactor,
@@ -55,8 +56,12 @@ YAML_SUFFIXES = (".yml", ".yaml", ".json")
 MAGIC_VARS = ("inventory_", "group_names", "groups", "omit", "playbook_dir")
 
 
-class Expectations(Mapping[str, Any]):
-    """A host's ``maintcheck_`` variables with documented defaults: ``expect.disk_max_percent``."""
+class Expectations(ExpectationFields, Mapping[str, Any]):
+    """A host's ``maintcheck_`` variables with documented defaults: ``expect.disk_max_percent``.
+
+    Each of maintcheck's variables is a typed attribute (:class:`ExpectationFields`, generated
+    from the schema), so that mypy names a misspelt one. A team's own variable reads the same
+    way at run time; mypy knows it not, and takes ``expect["name"]`` (Any)."""
 
     def __init__(self, values: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:
         self._values = dict(values)
@@ -66,11 +71,13 @@ class Expectations(Mapping[str, Any]):
         """``file:line`` that set ``maintcheck_<name>``, or "inventory" when unknown."""
         return self._origins.get(PREFIX + name) or "inventory"
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(f"no inventory variable {PREFIX}{name}") from None
+    if not TYPE_CHECKING:  # seen by mypy, it would make any name an attribute: a typo too
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                return self._values[name]
+            except KeyError:
+                raise AttributeError(f"no inventory variable {PREFIX}{name}") from None
 
     def __getitem__(self, name: str) -> Any:
         return self._values[name]

@@ -26,6 +26,7 @@ class Var:
     items: tuple[str, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)
     secret: bool = False
+    entry: str = ""  # list[dict]: the name of one entry's type, generated from ``keys``
 
     @property
     def full_name(self) -> str:
@@ -109,7 +110,7 @@ VARIABLES: tuple[Var, ...] = (
         "`min_bytes`; a `<file>.sha256` sidecar, when present, must match.",
         ("1.6", "3.3", "4.3", "9.3", "10.3"),
         keys={"glob": "str!", "max_age_hours": "float", "min_bytes": "int",
-              "retention_days": "float", "database": "bool"}),
+              "retention_days": "float", "database": "bool"}, entry="BackupSet"),
     Var("backup_unit", "str", "",
         "Backup service (or timer) whose last run must have succeeded.", ("2.4",)),
     # --- safety ---
@@ -129,7 +130,8 @@ VARIABLES: tuple[Var, ...] = (
     # --- configuration and software ---
     Var("config_files", "list[dict]", [],
         "Configuration files that must match `sha256` or contain every line of `contains`.",
-        ("4.4",), keys={"path": "str!", "sha256": "str", "contains": "list[str]"}),
+        ("4.4",), keys={"path": "str!", "sha256": "str", "contains": "list[str]"},
+        entry="ConfigFile"),
     Var("packages", "dict[str,str]", {}, "Packages and their minimum versions.",
         ("4.5", "13.1")),
     Var("validate_commands", "list[str]", [],
@@ -153,10 +155,10 @@ VARIABLES: tuple[Var, ...] = (
         "HTTP endpoints: `url`, expected `status`, a `contains` body match, `max_latency_ms`.",
         ("5.3", "5.6", "7.1", "7.2", "8.3", "13.6"),
         keys={"name": "str", "url": "str!", "status": "int", "contains": "str",
-              "max_latency_ms": "int", "headers": "dict"}),
+              "max_latency_ms": "int", "headers": "dict"}, entry="HttpEndpoint"),
     Var("journeys", "list[dict]", [],
         "Synthetic user journeys: a `name` and `steps`, each an HTTP endpoint as in `http`.",
-        ("7.4",), keys={"name": "str!", "steps": "list!"}),
+        ("7.4",), keys={"name": "str!", "steps": "list!"}, entry="Journey"),
     Var("ca_bundle", "str", "", "CA bundle (on the controller) for TLS verification."),
     *credential_vars("http", "this host's `maintcheck_http` and `maintcheck_journeys` URLs "
                      "and its `maintcheck_lb_url`, and to no other URL"),
@@ -167,7 +169,7 @@ VARIABLES: tuple[Var, ...] = (
         "(below it, a slower answer is noise).", ("7.2",)),
     Var("tls", "list[dict]", [],
         "TLS endpoints: `address` host:port, `server_name` for SNI and SAN matching.",
-        ("5.5",), keys={"address": "str!", "server_name": "str!"}),
+        ("5.5",), keys={"address": "str!", "server_name": "str!"}, entry="TlsEndpoint"),
     Var("tls_warn_days", "int", 30, "Certificates expiring sooner than this warn.", ("5.5",)),
     Var("tls_fail_days", "int", 7, "Certificates expiring sooner than this fail.", ("5.5",)),
     Var("tls_min_key_bits", "int", 2048, "Smallest RSA key allowed (EC keys: 256).", ("5.5",)),
@@ -216,7 +218,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("error_rate_max", "float", 0.01, "Highest allowed error rate.", ("7.3",)),
     Var("feature_flags", "list[dict]", [],
         "Feature flags: a `url` returning JSON and the `expect`ed key/values.", ("13.4",),
-        keys={"url": "str!", "expect": "dict!"}),
+        keys={"url": "str!", "expect": "dict!"}, entry="FeatureFlag"),
     # --- credentials of the APIs maintcheck reads through, each sent to its own URL only ---
     *credential_vars("prometheus", "`maintcheck_prometheus_url` and the paths under it"),
     *credential_vars("alertmanager", "`maintcheck_alertmanager_url` and the paths under it"),

@@ -22,7 +22,7 @@ import codecs
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -62,6 +62,10 @@ class HttpObservation:
         if self.tls_error:
             return f"TLS verification failed: {self.tls_error}"
         return self.failure
+
+
+# a declared endpoint (an entry of maintcheck_http, a journey's step) and what it answered
+Fetched: TypeAlias = tuple[Mapping[str, Any], HttpObservation]
 
 
 def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth | None = None,
