@@ -64,7 +64,7 @@ demo-down: $(STAMP)
 
 # The fleet-scale benchmark (root): boots 10, 50 and 200 sshd-only hosts one size after the
 # other, measures `pytest checks/pre` beside plain testinfra and the ssh floor, prints a table
-# (about 30 minutes). Other sizes: make bench BENCH_ARGS="--hosts 10,50". See README, Benchmark.
+# (about 30 minutes). Other sizes: make bench BENCH_ARGS="--hosts 10,50". See docs/benchmark.md.
 .PHONY: bench
 
 bench: $(STAMP) system-deps

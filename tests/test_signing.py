@@ -28,7 +28,7 @@ from maintcheck.signing import (
 )
 
 NOW = dt.datetime(2026, 3, 1, 9, 30, tzinfo=dt.UTC)
-README = Path(__file__).resolve().parents[1] / "README.md"
+EVIDENCE_DOC = Path(__file__).resolve().parents[1] / "docs" / "evidence.md"
 # a pre run's files, as the plugin writes them (its journal makes "pre" a run of the folder)
 ARTEFACTS = {"pre.journal.jsonl": '{"event": "started", "run": "pre"}\n',
              "pre.html": "<html>verdict: PASSED</html>", "pre.xml": "<testsuites/>",
@@ -42,9 +42,9 @@ SIGNATURE = "pre.manifest.json.p7s"
 
 
 def auditor_procedure() -> str:
-    """The README's auditor procedure, exactly as written there."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Evidence and verification", 1)[1]
+    """The auditor's procedure with stock tools, exactly as docs/evidence.md writes it."""
+    text = EVIDENCE_DOC.read_text(encoding="utf-8")
+    section = text.split("The auditor's procedure with stock tools", 1)[1]
     block = section.split("```bash\n", 1)[1].split("```", 1)[0]
     assert block.startswith("set -euo pipefail\n")
     return block
@@ -63,7 +63,7 @@ def openssl(*args: str | Path, cwd: Path) -> str:
 
 
 def audit(evidence: Path, ca: Path, tsa_ca: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the README's auditor procedure on ``evidence`` with ``ca`` as the trusted file."""
+    """Run the documented auditor procedure on ``evidence`` with ``ca`` as the trusted file."""
     script = auditor_procedure().replace("cd reports/CHG-1234", f"cd {shlex.quote(str(evidence))}")
     script = script.replace("ca=org-ca.pem", f"ca={shlex.quote(str(ca))}")
     if tsa_ca is not None:
@@ -476,7 +476,7 @@ def test_pre_and_post_by_two_signers_both_verify(tmp_path: Path, self_signed: Tr
     assert status == exitcodes.VERIFIED
     assert "run pre (latest complete pre run): signed by CN=Ada Operator" in out
     assert "run post (latest complete post run): signed by CN=Bob Operator" in out
-    trusted = tmp_path / "trusted.pem"  # the README's auditor procedure, with both anchors
+    trusted = tmp_path / "trusted.pem"  # the documented auditor procedure, with both anchors
     trusted.write_bytes(self_signed.ca.read_bytes() + org_ca.ca.read_bytes())
     done = audit(evidence, trusted)
     assert done.returncode == 0 and "checks out" in done.stdout, done.stdout + done.stderr

@@ -123,7 +123,7 @@ def test_stock_openssl_accepts_the_token(tmp_path: Path,
     done = run(f"openssl ts -verify -data pre.manifest.json.p7s -in {sealed.token.name} "
                f"-CAfile {shlex.quote(str(tsa.ca))}", evidence)
     assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stderr
-    # and the README's auditor procedure, which checks the token and judges the signer then
+    # and docs/evidence.md's auditor procedure, which checks the token and judges the signer then
     done = audit(evidence, tmp_path / "Ada.crt", tsa.ca)
     assert done.returncode == 0 and "checks out" in done.stdout, done.stdout + done.stderr
     stranger = tmp_path / "stranger"

@@ -1,4 +1,4 @@
-"""The benchmark runs as the README says, on its own bare hosts, and reports every figure.
+"""The benchmark runs as docs/benchmark.md says, on its own bare hosts, and reports every figure.
 
 Speed is the benchmark's to measure and print; nothing here asserts a time.
 """

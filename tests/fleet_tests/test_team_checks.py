@@ -22,7 +22,7 @@ from maintcheck import project
 
 pytestmark = pytest.mark.fleet
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = README.split("### Writing a check", 1)[1].split("\n## ", 1)[0]
+SECTION = README.split("## Writing a check", 1)[1].split("\n## ", 1)[0]
 CHECK = "test_hosts_run_in_the_declared_timezone"
 OTHER_ZONE = "America/New_York"
 
