@@ -4,10 +4,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use: the fleet's image builder and namespaces, real services for the
-# probe tests, and a browser for the report test. policy-rc.d keeps apt from starting the
-# services on this machine: the tests start their own.
+# probe tests, a browser for the report test and tmux for the prompt test. policy-rc.d keeps
+# apt from starting the services on this machine: the tests start their own.
 DEBS := debootstrap iproute2 util-linux openssh-client openssh-server sudo openssl nftables \
-	nginx haproxy postgresql prometheus prometheus-alertmanager chromium
+	nginx haproxy postgresql prometheus prometheus-alertmanager chromium tmux
 
 .PHONY: pre post test lint system-deps
 

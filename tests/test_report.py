@@ -65,11 +65,32 @@ def test_verdict_is_static_html_with_counts_and_unreachable_hosts(pre: str) -> N
 
 def test_checklist_view_has_every_section_in_order(pre: str) -> None:
     block = static_block(pre)
-    sections = [text(s) for s in re.findall(r'<tr class="mc-section">(.*?)</tr>', block)]
-    expected = [f"{n}. {title}" for n, title, _ in catalog_module.load(CHECKLIST).sections()]
-    assert sections == expected and len(sections) == 15
-    items = re.findall(r'data-item="([\d.]+)"', block)
-    assert items == [i.id for i in catalog_module.load(CHECKLIST).items]
+    sections = [text(s) for s in re.findall(r'<tr class="mc-section[^"]*"[^>]*>(.*?)</tr>', block)]
+    cat = catalog_module.load(CHECKLIST)
+    assert len(sections) == 15
+    for said, (number, title, _) in zip(sections, cat.sections(), strict=True):
+        assert said.startswith(f"{number}. {title}")
+    # every item once: a row of its own, or named in its section's line of another phase
+    rows = re.findall(r'data-item="([\d.]+)"', block)
+    collapsed = [i for ids in re.findall(r'data-items="([\d. ]+)"', block) for i in ids.split()]
+    assert sorted(rows + collapsed) == sorted(i.id for i in cat.items)
+    assert rows == [i.id for i in cat.items if i.phase == "pre"]
+
+
+def test_items_of_other_phases_are_one_line_per_section(pre: str) -> None:
+    """Not 47 grey rows before the sign-off block: a whole section of another phase is one
+    line, and a section's items of another phase one line after its own."""
+    lines = {m[0]: text(m[1]) for m in re.findall(
+        r'<tr class="mc-section mc-other-phase" data-section="(\d+)"[^>]*>(.*?)</tr>', pre)}
+    assert list(lines) == ["4", "5", "6", "7", "8", "9"]
+    assert lines["7"] == ("7. System Verification: 6 items (7.1, 7.2, 7.3, 7.4, 7.5, 7.6), "
+                          "checked after the window (post)")
+    assert lines["4"].endswith("checked during the window (during)")
+    rest = re.findall(r'<tr class="mc-other-phase" data-items="([\d. ]+)">(.*?)</tr>', pre)
+    assert len(rest) == 3  # sections 12, 13 and 14 mix pre and post items
+    assert rest[0][0] == "12.4 12.5 12.6"
+    assert text(rest[0][1]) == ("also in section 12: 3 items (12.4, 12.5, 12.6), checked after "
+                                "the window (post)")
 
 
 def test_checklist_view_states_across_hosts(pre: str) -> None:
@@ -83,7 +104,6 @@ def test_checklist_view_states_across_hosts(pre: str) -> None:
     # no check implements 2.5 in this project: it is asked, with its title, never "not run"
     assert row(pre, "2.5").endswith("pending: nobody has confirmed it yet (prompt, or --answers "
                                     "FILE)")
-    assert row(pre, "7.1").endswith("checked in the post phase")
 
 
 def test_manual_item_shows_who_when_and_note(pre: str) -> None:
@@ -141,11 +161,17 @@ def test_environment_is_the_runs_provenance_only(project: Path, pre: str) -> Non
     evidence = json.loads(report_path(project, "pre").with_suffix(".json").read_text())
     assert list(environment) == ["Change", "Window", "Operator", "Inventory", "Inventory sha256",
                                  "maintcheck", "Probe sha256", "Suite commit", "Python",
-                                 "pytest"]
+                                 "pytest", "Signer"]
+    assert environment["Signer"] == "unsigned: no operator key"
     assert environment["Change"] == "CHG-7" and environment["Operator"] == "dana"
     assert environment["Inventory sha256"] == evidence["inventory"]["sha256"]
     assert environment["Suite commit"] == evidence["maintcheck"]["suite_commit"]
     assert environment["pytest"] == pytest.__version__
+    # the same table as static HTML, for a viewer that runs no script
+    static = re.search(r'<table id="maintcheck-environment".*?</table>', static_block(pre))
+    assert static
+    assert dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", static.group(0))) == {
+        k: v.replace("&", "&amp;") for k, v in environment.items()}
 
 
 def test_secrets_never_reach_the_report(pre: str) -> None:
@@ -165,6 +191,10 @@ def test_signature_covers_this_runs_report(tmp_path: Path) -> None:
                                                             ("pre.2", "CN=Dana Ops")]
     finished = json.loads(report_path(root, "pre").with_suffix(".json").read_text())["finished_at"]
     assert f"{finished.replace('T', ' ')[:-1]} UTC" in verdict_text(page)
+    fingerprint = verified.runs[-1].fingerprint
+    assert f"signed by CN=Dana Ops at {finished.replace('T', ' ')[:-1]} UTC" in verdict_text(page)
+    signer = re.search(r"<tr><th>Signer</th><td>(.*?)</td></tr>", static_block(page))
+    assert signer and signer.group(1) == f"CN=Dana Ops, SHA-256 fingerprint {fingerprint}"
 
 
 def entry(*outcomes: tuple[str, str, str]) -> dict[str, object]:

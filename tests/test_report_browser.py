@@ -1,5 +1,9 @@
 """The HTML report in a real browser: Debian's chromium, headless, with scripts on and off.
 
+The report is a signed run with failing checks, made in another time zone than UTC: what an
+auditor reads with scripts off (findings, environment, signer, times) is asserted on the DOM
+chromium built and saved as a screenshot next to the report.
+
 ``--dump-dom`` and ``--screenshot`` print nothing once ``--blink-settings=scriptEnabled=false``
 is given: headless chromium reads the page back with a script. So this drives chromium over
 ``--remote-debugging-pipe`` instead, where ``Emulation.setScriptExecutionDisabled`` turns the
@@ -23,12 +27,21 @@ import pytest
 from report_project import CHECKLIST, make_project, report_path, row, run, text
 
 from maintcheck import catalog as catalog_module
+from maintcheck.signing import generate_key
 
 BROWSERS = ("chromium", "chromium-browser")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-pipe")
 WIDTH = 1280
+# a real finding on each local host: what the version check expects and what dpkg says it found
+VERSION_CHECK = '''
+import pytest
+
+@pytest.mark.checklist("2.6")
+def test_bash_is_recent_enough(facts, assess):
+    assert assess.versions_below(facts, {"bash": "999.1"}) == []
+'''
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +57,11 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_project(tmp_path_factory.mktemp("browser"))
-    run(root, "pre")
+    (root / "checks" / "pre" / "test_versions.py").write_text(VERSION_CHECK)
+    keys = generate_key(root / "op.key", common_name="Dana Ops", passphrase=None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TZ", "America/New_York")  # the report's times must not be local
+        run(root, "pre", "--sign-key", str(keys.key), "--sign-cert", str(keys.certificate))
     return report_path(root, "pre")
 
 
@@ -137,7 +154,8 @@ def assert_verdict_and_checklist(dom: str, screenshot: Path) -> None:
     assert re.search(r'id="maintcheck-verdict" class="mc-verdict mc-FAILED"><div class="mc-big">'
                      r"FAILED</div>", dom)
     for item in catalog_module.load(CHECKLIST).items:
-        assert f'data-item="{item.id}"' in dom
+        assert f'data-item="{item.id}"' in dom or re.search(
+            rf'data-items="([\d. ]+ )?{re.escape(item.id)}( [\d. ]+)?"', dom)
     assert row(dom, "2.2").endswith("failed on local-b; passed on dead-01, local-a")
     assert "confirmed yes by alice" in row(dom, "1.1")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -153,7 +171,8 @@ def test_report_renders_in_chromium(chromium: str, report: Path, tmp_path: Path)
     asked = json.loads(report.with_suffix(".json").read_text())["summary"][
         "without_automated_check"]
     assert len(asked) > 2
-    assert sorted(drawn_rows(dom)) == sorted(["failed", "error"] + ["passed"] * 8
+    # 2.2 fails on local-b, 2.6 on both local hosts; dead-01 errs at 2.3 and 2.6
+    assert sorted(drawn_rows(dom)) == sorted(["failed"] * 3 + ["error"] * 2 + ["passed"] * 8
                                              + ["skipped"] * len(asked))
     drawn = text(dom)
     assert "2. System Health Verification" in drawn and "local-b" in drawn
@@ -161,9 +180,31 @@ def test_report_renders_in_chromium(chromium: str, report: Path, tmp_path: Path)
     assert environment and "Inventory sha256" in text(environment.group(1))
 
 
-def test_report_reads_with_scripts_off(chromium: str, report: Path, tmp_path: Path) -> None:
-    screenshot = tmp_path / "report-noscript.png"
+def test_report_reads_with_scripts_off(chromium: str, report: Path) -> None:
+    screenshot = report.with_name(f"{report.stem}.noscript.png")
     dom = open_page(chromium, report, scripts=False, screenshot=screenshot)
     assert drawn_rows(dom) == []  # the script really did not run
     assert_verdict_and_checklist(dom, screenshot)
     assert "Pre-Maintenance Sign-off" in text(dom)
+    evidence = json.loads(report.with_suffix(".json").read_text())
+    # each finding of a failed check: host, what was found and what was expected
+    found = re.search(r"bash: (\S+) installed, expected >= 999\.1", row(dom, "2.6"))
+    assert found, row(dom, "2.6")
+    for host in ("local-a", "local-b"):
+        assert f"{host}: bash: {found[1]} installed, expected >= 999.1" in row(dom, "2.6")
+    assert "dead-01: ssh: connect to host 127.0.0.1" in row(dom, "2.6")
+    # the environment, drawn by pytest-html's script only, is in the page as HTML too
+    table = re.search(r'<table id="maintcheck-environment".*?</table>', dom, re.DOTALL)
+    assert table
+    environment = dict(re.findall(r"<th>(.*?)</th><td>(.*?)</td>", table.group(0)))
+    assert environment["Inventory sha256"] == evidence["inventory"]["sha256"]
+    assert environment["Probe sha256"] == evidence["maintcheck"]["probe_sha256"]
+    assert environment["Suite commit"] == evidence["maintcheck"]["suite_commit"]
+    seal = evidence["seal"]
+    assert environment["Signer"] == f"CN=Dana Ops, SHA-256 fingerprint {seal['fingerprint']}"
+    assert f"signed by CN=Dana Ops at {seal['signed_at'][:10]}" in text(dom)
+    # every clock time shown says UTC, though the run's zone was New York's (pytest-html's
+    # "11 tests took 00:00:01." is a duration)
+    page = re.sub(r"\d+ tests? took [\d:]+", "", text(dom))
+    times = re.findall(r"(?<![\w:])\d\d:\d\d:\d\d(?![\w:])(?: UTC)?", page)
+    assert times and [t for t in times if not t.endswith(" UTC")] == [], page

@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 
 from maintcheck import runs
-from maintcheck.catalog import Catalog
+from maintcheck.catalog import PHASES, Catalog, Item
 from maintcheck.evidence import WEIGHT
 from maintcheck.session import Run
 
 NO_HOST = frozenset({"-", "n/a"})  # an item checked once, or not applicable to any host
 MESSAGE_CHARS = 240
 MARKS = {"passed": "✔", "failed": "✘", "error": "⚠", "pending": "…", "not applicable": "–",
-         "skipped": "↷", "not run": "○", "other phase": " "}
+         "skipped": "↷", "not run": "○"}
+WHEN = {"pre": "before the window", "during": "during the window", "post": "after the window"}
 STYLE = """<style>
 .mc-verdict{padding:12px 16px;margin:8px 0 16px;color:#fff;border-radius:4px}
 .mc-verdict .mc-big{font-size:32px;font-weight:bold;letter-spacing:2px}
@@ -38,6 +39,7 @@ STYLE = """<style>
 .mc-checklist td,.mc-checklist th,.mc-signoff td,.mc-signoff th{border:1px solid #ddd;
   padding:4px 8px;text-align:left;vertical-align:top}
 .mc-checklist .mc-section th{background:#eceff1;font-size:14px}
+.mc-checklist .mc-section.mc-other-phase th{background:#f7f7f7;color:#777;font-weight:normal}
 .mc-checklist .mc-id{white-space:nowrap;width:3em}.mc-checklist .mc-state{width:40%}
 .mc-checklist ul{margin:2px 0 0;padding-left:18px;color:#555}
 .mc-checklist .mc-warn{color:#7a5c00}
@@ -47,8 +49,8 @@ STYLE = """<style>
 .mc-not-applicable,.mc-other-phase{color:#777}.mc-not-run .mc-state{color:#7a5c00}
 .mc-signoff th{width:16em;background:#fafafa}
 </style>"""
-NOSCRIPT = ("<noscript><p>The results and environment tables below need JavaScript; the verdict, "
-            "checklist and sign-off above are complete without it.</p></noscript>")
+NOSCRIPT = ("<noscript><p>The results table below needs JavaScript; the verdict, checklist, "
+            "sign-off and environment above are complete without it.</p></noscript>")
 
 
 def report_title(document: Mapping[str, Any]) -> str:
@@ -57,14 +59,24 @@ def report_title(document: Mapping[str, Any]) -> str:
 
 
 def render_summary(document: Mapping[str, Any], catalog: Catalog,
-                   pre: Mapping[str, Any] | None = None) -> str:
-    """The static block at the top of the report: verdict, checklist view, sign-off."""
+                   pre: Mapping[str, Any] | None = None, pytest_version: str = "") -> str:
+    """The static block at the top of the report: verdict, checklist view, sign-off, and the
+    environment table (pytest-html draws its own copy with JavaScript only)."""
     return "\n".join([
         STYLE, render_verdict(document), "<h2>Checklist</h2>",
         render_checklist(document, catalog), "<h2>Sign-off</h2>",
         render_signoff(document, catalog, pre), render_impact(document),
-        render_reached(document), NOSCRIPT,
+        render_reached(document), render_environment(environment(document, pytest_version)),
+        NOSCRIPT,
     ])
+
+
+def render_environment(table: Mapping[str, str]) -> str:
+    """The run's provenance as static HTML: inventory and probe sha256, suite commit, signer."""
+    rows = "".join(f"<tr><th>{escape(name)}</th><td>{escape(value)}</td></tr>"
+                   for name, value in table.items())
+    return ('<h2>Environment</h2><table id="maintcheck-environment" class="mc-signoff">'
+            f"{rows}</table>")
 
 
 def render_reached(document: Mapping[str, Any]) -> str:
@@ -157,29 +169,62 @@ def retry_line(row: Mapping[str, Any]) -> str:
 
 
 def render_checklist(document: Mapping[str, Any], catalog: Catalog) -> str:
-    """Every section of the checklist, in its order, with each item's state across hosts."""
+    """Every section of the checklist, in its order, with each item's state across hosts.
+
+    Items another phase checks are one line per section, not one grey row each: the items this
+    run answers for, and the sign-off after them, stay within sight."""
     entries = {e["id"]: e for e in document["items"]}
     rows = []
     for number, title, items in catalog.sections():
-        rows.append(f'<tr class="mc-section"><th colspan="3">{number}. {escape(title)}</th></tr>')
-        for item in items:
-            entry = entries.get(item.id)
-            state = entry["state"] if entry else "other phase"
-            text = describe(entry) if entry else f"checked in the {item.phase} phase"
-            details = "".join(f"<li>{escape(line)}</li>" for line in problems(entry or {}))
-            details += "".join(
-                f'<li class="mc-warn">warning: {escape(on_host(w["host"], w["warning"]))}</li>'
-                for w in document.get("warnings", []) if w["item"] == item.id)
-            confirmation = (entry or {}).get("confirmation")
-            rows.append(
-                f'<tr class="mc-{state.replace(" ", "-")}" data-item="{escape(item.id)}">'
-                f'<td class="mc-id">{escape(item.id)}</td>'
-                f"<td>{escape(item.title)}"
-                + (f'<p class="mc-note">{escape(confirmed(confirmation))}</p>'
-                   if confirmation else "")
-                + (f"<ul>{details}</ul>" if details else "")
-                + f'</td><td class="mc-state">{MARKS.get(state, "")} {escape(text)}</td></tr>')
+        here = [item for item in items if item.id in entries]
+        elsewhere = [item for item in items if item.id not in entries]
+        if not here:
+            rows.append(f'<tr class="mc-section mc-other-phase" data-section="{number}" '
+                        f'data-items="{escape(ids(elsewhere))}"><th colspan="3">{number}. '
+                        f"{escape(title)}: {escape(other_phases(elsewhere))}</th></tr>")
+            continue
+        rows.append(f'<tr class="mc-section" data-section="{number}"><th colspan="3">{number}. '
+                    f"{escape(title)}</th></tr>")
+        rows += [item_row(item, entries[item.id], document) for item in here]
+        if elsewhere:
+            rows.append(f'<tr class="mc-other-phase" data-items="{escape(ids(elsewhere))}">'
+                        f'<td class="mc-id"></td><td colspan="2">also in '
+                        f"section {number}: {escape(other_phases(elsewhere))}</td></tr>")
     return f'<table id="maintcheck-checklist" class="mc-checklist">{"".join(rows)}</table>'
+
+
+def item_row(item: Item, entry: Mapping[str, Any], document: Mapping[str, Any]) -> str:
+    """One item of this run: its title, answer, findings and warnings, and its state."""
+    state = str(entry["state"])
+    details = "".join(f"<li>{escape(line)}</li>" for line in problems(entry))
+    details += "".join(
+        f'<li class="mc-warn">warning: {escape(on_host(w["host"], w["warning"]))}</li>'
+        for w in document.get("warnings", []) if w["item"] == item.id)
+    confirmation = entry.get("confirmation")
+    return (f'<tr class="mc-{state.replace(" ", "-")}" data-item="{escape(item.id)}">'
+            f'<td class="mc-id">{escape(item.id)}</td>'
+            f"<td>{escape(item.title)}"
+            + (f'<p class="mc-note">{escape(confirmed(confirmation))}</p>'
+               if confirmation else "")
+            + (f"<ul>{details}</ul>" if details else "")
+            + f'</td><td class="mc-state">{MARKS.get(state, "")} {escape(describe(entry))}'
+            "</td></tr>")
+
+
+def ids(items: list[Item]) -> str:
+    return " ".join(item.id for item in items)
+
+
+def other_phases(items: list[Item]) -> str:
+    """``6 items, checked after the window (post)``; per phase when a section spans several."""
+    by_phase: dict[str, list[Item]] = {}
+    for item in items:
+        by_phase.setdefault(item.phase, []).append(item)
+    return "; ".join(
+        f"{len(group)} item{'s' if len(group) > 1 else ''} ({', '.join(i.id for i in group)}), "
+        f"checked {WHEN.get(phase, f'in the {phase} phase')} ({phase})"
+        for phase, group in sorted(by_phase.items(), key=lambda p: PHASES.index(p[0])
+                                   if p[0] in PHASES else len(PHASES)))
 
 
 def describe(entry: Mapping[str, Any]) -> str:
@@ -271,15 +316,21 @@ def signed_off(document: Mapping[str, Any]) -> str:
 
 
 def environment(meta: Mapping[str, Any], pytest_version: str) -> dict[str, str]:
-    """The environment table: the run's provenance and nothing else."""
+    """The environment table: the run's provenance and nothing else; the signer once the run
+    knows it (its evidence's ``seal`` block)."""
     change, inventory, tool = meta["change"], meta["inventory"], meta["maintcheck"]
-    return {
+    table = {
         "Change": change["id"], "Window": window(change["window"]) or "not given",
         "Operator": change["operator"], "Inventory": inventory["path"],
         "Inventory sha256": inventory["sha256"], "maintcheck": tool["version"],
         "Probe sha256": tool["probe_sha256"], "Suite commit": tool["suite_commit"],
         "Python": tool["python"], "pytest": pytest_version,
     }
+    seal = meta.get("seal")
+    if seal:
+        table["Signer"] = (f"{seal['signer']}, SHA-256 fingerprint {seal['fingerprint']}"
+                           if seal["signed"] else "unsigned: no operator key")
+    return table
 
 
 def window(text: str) -> str:
@@ -328,7 +379,7 @@ class HtmlReport:
         # xdist workers send their own metadata, CI variables included, as they finish
         self.replace_environment(session.config, document)
         pre = None if "pre" in self.run.options.phases else self.earlier("pre")
-        prefix.insert(0, render_summary(document, self.run.catalog, pre))
+        prefix.insert(0, render_summary(document, self.run.catalog, pre, pytest.__version__))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
