@@ -3,7 +3,7 @@ check's "go to definition" lands on the code it calls."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from maintcheck import baseline, runs
+from maintcheck.baseline import Snapshot
 from maintcheck.change import Change
 from maintcheck.confirmations import Confirmation
 from maintcheck.errors import MissingData
+from maintcheck.evidence import RecordProperty
 from maintcheck.facts import Facts
 from maintcheck.inventory import Expectations, Host
 from maintcheck.outcomes import not_applicable
@@ -25,7 +27,7 @@ from maintcheck.stash import AFTER, RUN
 
 if TYPE_CHECKING:  # imported when a check needs them: the plugin's import stays cheap
     from maintcheck.baseline import Declared
-    from maintcheck.probes.http import HttpObservation
+    from maintcheck.probes.http import Fetched
     from maintcheck.probes.prometheus import Target
     from maintcheck.probes.routing import Routed
 
@@ -39,7 +41,7 @@ def maintcheck_run(request: pytest.FixtureRequest) -> Run:
 
 
 @pytest.fixture
-def record_property(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+def record_property(request: pytest.FixtureRequest) -> RecordProperty:
     """pytest's own, without its warning about xunit2: maintcheck's JUnit carries each check's
     properties (item, host, outcome) by design, and its checks record what they observed."""
     def append(name: str, value: object) -> None:
@@ -143,7 +145,7 @@ def baseline_of_change(maintcheck_run: Run) -> dict[str, Any]:
 
 
 @pytest.fixture
-def before(baseline_of_change: dict[str, Any], target: Host) -> Mapping[str, Any]:
+def before(baseline_of_change: dict[str, Any], target: Host) -> Snapshot:
     """This host as the pre baseline saw it."""
     return baseline.before(baseline_of_change, target.name)
 
@@ -186,7 +188,7 @@ def inventory_addresses(inventory_hosts: list[Host]) -> dict[str, str]:
 
 
 @pytest.fixture
-def endpoints(target: Host, http_options: HttpOptions) -> list[tuple[Mapping[str, Any], HttpObservation]]:
+def endpoints(target: Host, http_options: HttpOptions) -> list[Fetched]:
     """Each declared HTTP endpoint of this host, fetched once: (spec, observation)."""
     from maintcheck.probes import http
 
@@ -215,8 +217,7 @@ def routed(target: Host, http_options: HttpOptions) -> list[Routed]:
 
 
 @pytest.fixture
-def journey_steps(target: Host, http_options: HttpOptions
-                  ) -> list[tuple[Mapping[str, Any], HttpObservation]]:
+def journey_steps(target: Host, http_options: HttpOptions) -> list[Fetched]:
     """Every step of this host's declared journeys, fetched in order: (step, observation)."""
     from maintcheck.probes import http
 
