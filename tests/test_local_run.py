@@ -138,3 +138,14 @@ def test_ra_names_not_applicable_and_pending_items_and_the_letters(tmp_path: Pat
     assert "pending: 1.1 -: nobody has confirmed it yet" in said, said[-3000:]
     assert "not applicable: 2.3 n/a: no selected host declares" in said
     assert "letters: n not applicable, p pending" in said
+
+
+def test_k_selects_by_checklist_line_and_v_lines_name_it(tmp_path: Path) -> None:
+    """``-k 2.2`` matches the item id (as a substring: 12.2 would match too; --item is exact);
+    with -v each line carries the item id and title."""
+    result = run_phase("pre", tmp_path, "-k", "2.2", "-v")
+    doc = json.loads((tmp_path / "CI-LOCAL" / "pre.json").read_text())
+    ran = {i["id"] for i in doc["items"] for o in i["outcomes"]}
+    assert ran == {"2.2", "12.2"}, result.stdout  # 12.2: a question, matched as a substring
+    assert "test_capacity_within_thresholds[this-machine] PASSED 2.2 " in result.stdout
+    assert "partial run, never PASSED: narrowed by -k 2.2" in result.stdout

@@ -209,6 +209,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             problems.append(f"{item.nodeid}: {mark.args[0]!r} is not in {run.catalog.path}")
             continue
         item.stash[ITEM_ID] = mark.args[0]
+        item.extra_keyword_matches.add(mark.args[0])  # -k 2.3 (a substring: 12.3 too)
     if problems:
         raise pytest.UsageError("checks without a checklist item:\n  - " + "\n  - ".join(problems))
     invocation.select_by_checklist(config, items)
