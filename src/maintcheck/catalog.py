@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,13 @@ from typing import Any
 import yaml
 
 from maintcheck.errors import InputError
+from maintcheck.schema import ITEM_ID
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster
 
 PHASES = ("pre", "during", "post")
 KINDS = ("automated", "manual", "both")
 MAINTENANCE_TYPES = ("security", "application", "infrastructure")
-ITEM_ID = re.compile(r"^\d+\.\d+$")
 
 
 @dataclass(frozen=True)
@@ -122,7 +121,7 @@ def section_items(section: Any, lines: dict[str, list[int]], problems: list[str]
         item_id = str(raw.get("id", "")) if isinstance(raw, dict) else ""
         line = lines[item_id].pop(0) if lines.get(item_id) else "?"
         where = f"line {line}"
-        if not ITEM_ID.match(item_id) or item_id.split(".")[0] != str(number):
+        if not ITEM_ID.fullmatch(item_id) or item_id.split(".")[0] != str(number):
             problems.append(f"{where}: id {item_id!r} must be '{number}.N'")
             continue
         phase = raw.get("phase", section.get("phase"))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
@@ -23,7 +23,9 @@ from maintcheck.outcomes import not_applicable
 from maintcheck.runner import Runner
 from maintcheck.secret import HttpOptions
 from maintcheck.session import Run
-from maintcheck.stash import AFTER, RUN
+from maintcheck.stash import LOOKED, RUN
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # imported when a check needs them: the plugin's import stays cheap
     from maintcheck.baseline import Declared
@@ -152,15 +154,21 @@ def before(baseline_of_change: dict[str, Any], target: Host) -> Snapshot:
 
 @pytest.fixture
 def after(request: pytest.FixtureRequest, maintcheck_run: Run, target: Host,
-          facts: Facts) -> dict[str, Any]:
-    """This host now, in the baseline's terms: looked at once per host (and per probe of it,
-    so a --wait re-run looks again), not once per check; its endpoints may be slow."""
-    seen = request.config.stash.setdefault(AFTER, {})
-    if target.name not in seen or seen[target.name][0] is not facts:
-        seen[target.name] = (facts, baseline.host_snapshot(
-            target, facts, maintcheck_run.http_options(target),
-            maintcheck_run.targets.runners[target.name]))
-    return seen[target.name][1]
+          facts: Facts) -> Snapshot:
+    """This host now, in the baseline's terms; its endpoints may be slow."""
+    return once_per_probe(request, "after", target, facts, lambda: baseline.host_snapshot(
+        target, facts, maintcheck_run.http_options(target),
+        maintcheck_run.targets.runners[target.name]))
+
+
+def once_per_probe(request: pytest.FixtureRequest, what: str, target: Host, facts: Facts,
+                   look: Callable[[], T]) -> T:
+    """A look at a host made once for every check that asks, per probe of the host: a --wait
+    re-run probes afresh, and so looks again."""
+    seen = request.config.stash.setdefault(LOOKED, {})
+    if (what, target.name) not in seen or seen[what, target.name][0] is not facts:
+        seen[what, target.name] = (facts, look())
+    return cast(T, seen[what, target.name][1])
 
 
 @pytest.fixture(scope="session")
@@ -188,13 +196,16 @@ def inventory_addresses(inventory_hosts: list[Host]) -> dict[str, str]:
 
 
 @pytest.fixture
-def endpoints(target: Host, http_options: HttpOptions) -> list[Fetched]:
-    """Each declared HTTP endpoint of this host, fetched once: (spec, observation)."""
+def endpoints(request: pytest.FixtureRequest, target: Host, facts: Facts,
+              http_options: HttpOptions) -> list[Fetched]:
+    """Each declared HTTP endpoint of this host, fetched once for the checks of its status
+    and of its latency: (spec, observation)."""
     from maintcheck.probes import http
 
-    return [(spec, http.fetch(spec["url"], expect_contains=spec.get("contains"),
-                              headers=spec.get("headers"), **http_options))
-            for spec in target.expect.http]
+    return once_per_probe(request, "endpoints", target, facts, lambda: [
+        (spec, http.fetch(spec["url"], expect_contains=spec.get("contains"),
+                          headers=spec.get("headers"), **http_options))
+        for spec in target.expect.http])
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PREFIX = "maintcheck_"
-ITEM_ID = re.compile(r"\d+\.\d+")
+ITEM_ID = re.compile(r"\d+\.\d+")  # a checklist line's id, "2.3": fullmatch it
 
 
 @dataclass(frozen=True)
