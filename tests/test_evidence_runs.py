@@ -131,8 +131,10 @@ def test_ctrl_c_at_the_prompt_keeps_the_answers_given_and_the_next_run_offers_th
     assert b"the answers given are kept" in term.seen
     still_there(project, before)
     journal = runs.read_journal(folder(project) / "pre.2.journal.jsonl")
-    assert [(r["event"], r.get("item")) for r in journal] == [
-        ("started", None), ("answer", "1.1"), ("finished", None)]
+    # the answer as typed, then again with its note: the later record is the answer
+    assert [(r["event"], r.get("item"), r.get("note")) for r in journal] == [
+        ("started", None, None), ("answer", "1.1", ""),
+        ("answer", "1.1", "checked the CAB calendar"), ("finished", None, None)]
     document = json.loads((folder(project) / "pre.2.json").read_text())
     assert [c["item"] for c in document["confirmations"]] == ["1.1"]
     assert document["summary"]["pending_items"] == ["1.3"]
@@ -163,7 +165,7 @@ def test_a_crash_at_the_prompt_keeps_the_answers_given(project: pytest.Pytester)
     # the journal is all the crashed run left: its answer is on disk
     assert {p.name for p in folder(project).iterdir()} - set(before) == {"pre.2.journal.jsonl"}
     journal = runs.read_journal(folder(project) / "pre.2.journal.jsonl")
-    assert [r.get("item") for r in journal if r["event"] == "answer"] == ["1.1"]
+    assert [r.get("item") for r in journal if r["event"] == "answer"] == ["1.1", "1.1"]
     term = Terminal(project)
     term.expect(b"resume them?")
     assert b"run pre.2 of this change recorded 1 answer(s)" in term.seen

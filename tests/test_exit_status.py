@@ -55,7 +55,7 @@ def test_a_skip_of_a_skippable_item_still_passes(project: pytest.Pytester) -> No
 def test_a_skip_of_an_approval_is_incomplete_11(project: pytest.Pytester) -> None:
     result = project.runpytest("checks/pre", "--answers", answers(project, first="skip"))
     assert (result.ret, verdict(project)) == (11, "INCOMPLETE")
-    result.stdout.fnmatch_lines(["*1 item(s) skipped that the checklist does not let skip (1.1)*",
+    result.stdout.fnmatch_lines(["*1 item skipped that the checklist does not let skip (1.1)*",
                                  "*verdict: INCOMPLETE*"])
 
 

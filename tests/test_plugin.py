@@ -153,7 +153,7 @@ def test_unselected_maintenance_type_is_not_applicable(project: pytest.Pytester)
 
 def test_unconfirmed_manual_item_is_pending_and_run_incomplete(project: pytest.Pytester) -> None:
     result = project.runpytest("checks/pre", "--no-prompt", "--limit", "web")
-    result.stdout.fnmatch_lines(["*checklist incomplete: 1 items pending (1.1)*",
+    result.stdout.fnmatch_lines(["*checklist incomplete: 1 item pending (1.1)*",
                                  "*verdict: INCOMPLETE*"])
     assert result.ret == exitcodes.BY_VERDICT["INCOMPLETE"]
     doc = evidence(project)

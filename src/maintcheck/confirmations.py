@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from maintcheck.catalog import Catalog, Item
-from maintcheck.errors import InputError
+from maintcheck.errors import InputError, counted
 
 STATUSES = ("yes", "no", "skip")
 ANSWER_KEYS = ("id", "status", "by", "note", "expires", "at")
@@ -153,18 +153,22 @@ def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
            record: Callable[[Confirmation], None] = lambda answer: None,
            questions: Mapping[str, str] | None = None) -> dict[str, Confirmation]:
     """Ask the operator about each item: yes, no or skip, and an optional note; ``b`` goes back
-    one item (its new answer replaces the old), ``q`` leaves the rest pending.
+    one item (its new answer replaces the old), ``q`` leaves the rest pending. At the note,
+    ``b`` asks the same item again and ``q`` keeps the answer, without a note, and leaves the
+    rest pending.
 
     Each question shows a counter, the section, the title and the question (``questions``: the
-    check's docstring). ``record`` gets each answer as soon as it is given, so none is lost to a
-    Ctrl-C later.
+    check's docstring). ``record`` gets each answer the moment it is typed, so none is lost to a
+    Ctrl-C at the note, and again with its note: the later record of an item replaces it.
     """
     answers: dict[str, Confirmation] = {}
     items = list(items)
     questions = questions or {}
     if items:
-        say(f"\n{len(items)} manual item(s) need your confirmation, {operator}: y yes, n no, "
-            "s skip; b back one item, q leave the rest pending. A note may follow any answer.")
+        say(f"\n{counted(len(items), 'manual item')} to confirm, {operator}: y yes, n no, "
+            "s skip; b back one item, q leave the rest pending. A note may follow any answer; "
+            "at the note, b asks that item again and q keeps the answer and leaves the rest "
+            "pending.")
     i = 0
     for _ in range(10 * len(items) + 10):  # bounded, however often the operator goes back
         if i >= len(items):
@@ -182,7 +186,6 @@ def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
                 break
             say("  please answer y, n, s, b or q")
         if status in ("q", "quit"):
-            say(f"  the {len(items) - i} item(s) left stay pending")
             break
         if status in ("b", "back"):
             i = max(0, i - 1)
@@ -191,9 +194,21 @@ def prompt(items: Iterable[Item], *, operator: str, ask: Callable[[str], str],
             say(f"  no valid answer for {item.id}: it stays pending")
             i += 1
             continue
-        note = ask("  note (optional): ").strip()
-        answers[item.id] = Confirmation(item.id, status, operator, utc_stamp(clock()), note,
+        answers[item.id] = Confirmation(item.id, status, operator, utc_stamp(clock()), "",
                                         "prompt")
-        record(answers[item.id])
+        record(answers[item.id])  # on disk before the note is asked
+        note = ask("  note (optional): ").strip()
+        if note.lower() in ("b", "back"):  # a slip of the answer: ask this item again
+            continue
+        if note.lower() in ("q", "quit"):
+            i += 1
+            break
+        if note:
+            answers[item.id] = replace(answers[item.id], note=note)
+            record(answers[item.id])
         i += 1
+    left = [item for item in items[i:] if item.id not in answers]
+    if i < len(items) and left:
+        say(f"  left pending: {counted(len(left), 'item')} "
+            f"({', '.join(item.id for item in left)})")
     return answers

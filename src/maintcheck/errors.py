@@ -22,6 +22,12 @@ def printable(text: str, *, newlines: bool = False) -> str:
     return pattern.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
 
 
+def counted(number: int, noun: str) -> str:
+    """A count and its noun, singular for one: ``counted(1, "item") == "1 item"``, ``counted(2,
+    "item") == "2 items"``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 MEMORY_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+")
 
 

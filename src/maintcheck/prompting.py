@@ -56,4 +56,8 @@ def ask_operator(session: pytest.Session, run: Run) -> None:
               "them again); the remaining manual items stay pending")
     finally:
         if capman is not None:
+            # back as pytest keeps it between collection and the first test: input captured,
+            # output not; output captured from here would swallow the progress line's first
+            # file name, which pytest writes before the first test's capture begins
             capman.resume_global_capture()
+            capman.suspend_global_capture()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from maintcheck.errors import printable
+from maintcheck.errors import counted, printable
 from maintcheck.htmlreport import findings as finding_lines
 from maintcheck.htmlreport import on_host, retry_line
 from maintcheck.outcomes import LETTERS, NOT_CHECKED
@@ -71,17 +71,19 @@ def incomplete(document: Mapping[str, Any]) -> list[Line]:
     summary = document["summary"]
     unchecked = summary.get("without_automated_check", [])
     if unchecked:
-        text = (f"no automated check: {len(unchecked)} of {document['checklist']['items']} "
-                f"items, asked of the operator ({', '.join(unchecked)})")
+        text = (f"no automated check: {len(unchecked)} of "
+                f"{counted(document['checklist']['items'], 'item')}, asked of the operator "
+                f"({', '.join(unchecked)})")
         out.append((text, {}))
     pending = summary["pending_items"]
     if pending:
-        text = f"checklist incomplete: {len(pending)} items pending ({', '.join(pending)})"
+        text = (f"checklist incomplete: {counted(len(pending), 'item')} pending "
+                f"({', '.join(pending)})")
         out.append((text, {"yellow": True}))
     not_done = summary["skipped_not_skippable"]
     if not_done:
-        text = (f"checklist incomplete: {len(not_done)} item(s) skipped that the checklist "
-                f"does not let skip ({', '.join(not_done)})")
+        text = (f"checklist incomplete: {counted(len(not_done), 'item')} skipped that the "
+                f"checklist does not let skip ({', '.join(not_done)})")
         out.append((text, {"yellow": True}))
     if document["selection"]["partial"]:
         out.append(("partial run, never PASSED: narrowed by "
