@@ -20,6 +20,7 @@ import pytest
 
 from maintcheck import runs
 from maintcheck.catalog import PHASES, Catalog, Item
+from maintcheck.errors import counted
 from maintcheck.evidence import WEIGHT
 from maintcheck.session import Run
 
@@ -128,8 +129,8 @@ def render_verdict(document: Mapping[str, Any]) -> str:
     lines = [
         (f"change {change['id']} · phase {document['phase']} · operator {change['operator']} · "
          f"{utc(document['started_at'])} to {utc(document['finished_at'])}"),
-        f"{document['checklist']['items']} items: {tally}",
-        *(f"no automated check: {len(unchecked)} items, asked of the operator ({ids})"
+        f"{counted(document['checklist']['items'], 'item')}: {tally}",
+        *(f"no automated check: {counted(len(unchecked), 'item')}, asked of the operator ({ids})"
           for ids in [", ".join(unchecked)] if unchecked),
         *(f"unreachable: {on_host(h, cause)}" for h, cause in document["unreachable"].items()),
         *(f"retried once: {retry_line(r)}" for r in document.get("connection_retries", [])),
