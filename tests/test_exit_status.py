@@ -145,6 +145,9 @@ def test_ctrl_c_during_the_checks_is_2_and_the_evidence_says_incomplete(
         proc.kill()
     assert proc.returncode == pytest.ExitCode.INTERRUPTED == 2, out
     assert verdict(project) == "INCOMPLETE"
+    doc = json.loads(next((project.path / "reports").rglob("pre.json")).read_text())
+    assert doc["selection"]["partial"] is True  # never the latest complete run post compares with
+    assert "interrupted (Ctrl-C) before every check ran" in doc["selection"]["narrowed_by"]
 
 
 def test_the_readme_table_is_the_code() -> None:

@@ -376,3 +376,57 @@ def test_the_inventorys_ssh_arguments_reach_ssh(project: pytest.Pytester) -> Non
     cause = evidence(project)["unreachable"]["dead-01"]
     assert "refused" not in cause and "closed" in cause.lower(), cause
     assert result.ret == exitcodes.BY_VERDICT["ERROR"]
+
+
+def test_a_bug_in_a_check_is_an_error_with_its_traceback_not_a_finding(
+        project: pytest.Pytester) -> None:
+    """FAILED says the system is wrong: a check that breaks (here, a misspelt fact) is ERROR,
+    named a bug, with pytest's traceback; a finding next to it is its lines, host first."""
+    without_dead_host(project)
+    (project.path / "checks" / "pre" / "test_bug.py").write_text('''
+import pytest
+
+@pytest.mark.checklist("1.3")
+def test_misspelt(facts):
+    assert facts.no_such_fact == []
+
+@pytest.mark.checklist("1.2")
+def test_too_strict(facts, expect):
+    assert facts.cpus < 0, f"{facts.host}: {facts.cpus} CPUs, expected fewer than none"
+''')
+    result = project.runpytest("checks/pre/test_bug.py", "--no-prompt")
+    out = result.stdout.str()
+    doc = evidence(project)
+    assert outcomes(doc, "1.3") == {"local-a": "error", "local-b": "error"}
+    assert outcomes(doc, "1.2") == {"local-a": "failed", "local-b": "failed"}
+    assert "ERROR 1.3 local-a: a bug in the check, not a finding: AttributeError: " in out
+    assert "def test_misspelt(facts):" in out  # the bug keeps its traceback
+    assert "FAILED 1.2 local-a: " in out and "CPUs, expected fewer than none" in out
+    assert "assert " not in out.split("= FAILURES =")[1].split("= maintcheck =")[0]
+    xml = next((project.path / "reports" / "CHG-1").glob("pre*.xml")).read_text()
+    assert 'message="local-a: ' in xml and "CPUs, expected fewer than none" in xml
+
+
+def test_lf_is_refused_for_what_it_cannot_do_and_rerun_failed_named(
+        project: pytest.Pytester) -> None:
+    result = project.runpytest("checks/pre", "--no-prompt", "--lf")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lf: pytest's cache is off*--rerun-failed*"])
+    assert not (project.path / "reports").exists()
+
+
+def test_an_item_of_another_phase_is_a_usage_error_naming_its_phase(
+        project: pytest.Pytester) -> None:
+    catalog = project.path / "checks" / "checklist.yml"
+    catalog.write_text(catalog.read_text().replace(
+        '      - {id: "12.1", title: "Patches identified", kind: automated, phase: pre}',
+        '      - {id: "12.1", title: "Patches identified", kind: automated, phase: pre}\n'
+        '  - number: 7\n    title: Verification\n    phase: post\n    items:\n'
+        '      - {id: "7.1", title: "Services up", kind: automated}'))
+    (project.path / "checks" / "post").mkdir()
+    (project.path / "checks" / "post" / "test_seven.py").write_text(
+        'import pytest\n\n@pytest.mark.checklist("7.1")\ndef test_up(facts):\n    pass\n')
+    result = project.runpytest("checks/pre", "--no-prompt", "--item", "7.1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([("*--item 7.1: no check of it in this run's pre; it is checked "
+                                 "in post (pytest checks/post --item 7.1)*")])

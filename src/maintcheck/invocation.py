@@ -15,6 +15,7 @@ from maintcheck.catalog import PHASES
 from maintcheck.change import CONTACTS
 from maintcheck.session import Options, Run
 from maintcheck.stash import ITEM_ID, SELECTION, STDIN_TTY
+from maintcheck.suite import scan
 
 if TYPE_CHECKING:
     from maintcheck.signing import Signer
@@ -137,6 +138,19 @@ def load_operator_signer(config: pytest.Config) -> Signer | None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def refuse_cache_options(config: pytest.Config) -> None:
+    """--lf, --ff and --sw read pytest's cache, which maintcheck keeps off: say so, rather than
+    run everything and call the run partial."""
+    if config.pluginmanager.has_plugin("cacheprovider"):
+        return
+    asked = [flag for flag, dest in (("--lf", "lf"), ("--ff", "failedfirst"), ("--sw", "stepwise"),
+                                     ("--nf", "newfirst")) if getattr(config.option, dest, False)]
+    if asked:
+        raise pytest.UsageError(f"{', '.join(asked)}: pytest's cache is off in a checklist run "
+                                "(one more thing to trust); --rerun-failed runs again the failed "
+                                "and errored checks of the latest run, from its evidence")
+
+
 def checklist_selection(config: pytest.Config, run: Run) -> selection.Selection:
     """``--item``, ``--section`` and ``--rerun-failed`` as one :class:`Selection`; a usage
     error for an id the catalog lacks, or for nothing to re-run."""
@@ -152,9 +166,27 @@ def checklist_selection(config: pytest.Config, run: Run) -> selection.Selection:
             raise pytest.UsageError(f"--rerun-failed: nothing failed or errored in {last.name}")
     chosen = selection.Selection(selection.ids(opt.item), selection.ids(opt.section), cells)
     problems = selection.unknown(chosen, (i.id for i in run.catalog.items))
+    problems += elsewhere(config, run, chosen.items)
     if problems:
         raise pytest.UsageError("\n".join(problems))
     return chosen
+
+
+def elsewhere(config: pytest.Config, run: Run, item_ids: frozenset[str]) -> list[str]:
+    """``--item 7.1`` in a pre run: 7.1 has no check and no question there; say where it has."""
+    if not item_ids or not all(i in run.catalog for i in item_ids):
+        return []
+    checks = checks_folder(config)
+    phases: dict[str, set[str]] = {i: {run.catalog[i].phase} for i in item_ids}
+    for ref in scan(checks) if checks.is_dir() else []:
+        if ref.item in phases:
+            phases[ref.item].add(Path(ref.path).resolve().relative_to(checks).parts[0])
+    if any(phases[i] & run.options.phases for i in item_ids):
+        return []
+    found = {i: [p for p in PHASES if p in phases[i]] for i in sorted(item_ids)}
+    return [f"--item {i}: no check of it in this run's {run.phase}; it is checked in "
+            f"{', '.join(where)} (pytest checks/{where[0]} --item {i})"
+            for i, where in found.items() if where]
 
 
 def select_by_checklist(config: pytest.Config, items: list[pytest.Item]) -> None:

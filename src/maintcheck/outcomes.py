@@ -73,6 +73,9 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[None]) -> Ended:
     if report.passed:
         return Ended("passed")
     message = (str(error).strip() or type(error).__name__) if error is not None else ""
+    if error is not None and not is_finding(error):  # not a finding: maintcheck could not look
+        return Ended("error", f"a bug in the check, not a finding: {type(error).__name__}: "
+                              f"{message}")
     if report.when != "call" or isinstance(error, CheckError):
         return Ended("error", message or f"error at {report.when}")
     return Ended("failed", message)
@@ -98,18 +101,20 @@ def labelled(status: tuple[str, str, Any], item_id: str, title: str) -> tuple[st
 
 
 def is_finding(error: BaseException) -> bool:
-    """What a check says about the system (an assertion, a service that failed) or that
-    maintcheck could not look: not a bug in the check."""
+    """What a check says about the system (an assertion, a service that failed, an operator's
+    no) or that maintcheck could not look: anything else is a bug in the check."""
     from maintcheck.errors import ServiceFailed
 
-    return isinstance(error, AssertionError | CheckError | ServiceFailed)
+    return isinstance(error, AssertionError | CheckError | ServiceFailed | pytest.fail.Exception)
 
 
-def findings_text(error: BaseException) -> str:
-    """The finding lines of a failed check, without pytest's ``assert ...`` explanation."""
-    from maintcheck.htmlreport import findings
+def findings_text(error: BaseException, host: str) -> str:
+    """The finding lines of a failed check, each naming the host, without pytest's
+    ``assert ...`` explanation."""
+    from maintcheck.htmlreport import findings, on_host
 
-    return "\n".join(findings(str(error).strip() or type(error).__name__))
+    return "\n".join(on_host(host, line)
+                     for line in findings(str(error).strip() or type(error).__name__))
 
 
 def at_check(longrepr: Any, item: pytest.Item) -> Any:

@@ -103,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InputError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN] = run
+    invocation.refuse_cache_options(config)
     # refused before the run claims its label: a usage error leaves no evidence behind
     config.stash[SELECTION] = invocation.checklist_selection(config, run)
     if opt.collectonly:
@@ -259,16 +260,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     run = item.config.stash.get(RUN, None)
     if run is None or ITEM_ID not in item.stash:
         return report
-    if call.excinfo is not None and call.excinfo.errisinstance(CheckError) and report.failed:
-        report.when = "setup"  # could not check: pytest's ERROR, never FAILED
-    if report.longrepr is not None and not report.skipped:
-        text = (outcomes.findings_text(call.excinfo.value) if call.excinfo is not None
-                and outcomes.is_finding(call.excinfo.value)
-                and plain_findings(item.config) else str(report.longrepr))
-        report.longrepr = shown(run.redactor.text(text))
-    report.sections = [(k, shown(run.redactor.text(v))) for k, v in report.sections]
     callspec = getattr(item, "callspec", None)
     target = callspec.params.get("target") if callspec else None
+    error = call.excinfo.value if call.excinfo is not None else None
+    if error is not None and report.failed and (
+            isinstance(error, CheckError) or not outcomes.is_finding(error)):
+        report.when = "setup"  # could not check (a host, or a bug): pytest's ERROR, not FAILED
+    if report.longrepr is not None and not report.skipped:
+        text = (outcomes.findings_text(error, str(target or "-")) if error is not None
+                and outcomes.is_finding(error) and plain_findings(item.config)
+                else str(report.longrepr))
+        report.longrepr = shown(run.redactor.text(text))
+    report.sections = [(k, shown(run.redactor.text(v))) for k, v in report.sections]
     ended = outcomes.classify(report, call)
     if call.excinfo is not None and call.excinfo.errisinstance(outcomes.Unchecked):
         report.longrepr = outcomes.at_check(report.longrepr, item)

@@ -77,6 +77,8 @@ class Recorder:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Write the evidence first, so the HTML report can be drawn from it."""
         run = self.run
+        if session.exitstatus == pytest.ExitCode.INTERRUPTED:  # never the latest complete run
+            self.narrowed_by.append("interrupted (Ctrl-C) before every check ran")
         run.save_baseline()
         run.evidence.confirmations = dict(run.answers)
         run.evidence.outcomes = list(self.outcomes.values())

@@ -23,7 +23,8 @@ def lines(document: Mapping[str, Any], evidence: Path | None, reportchars: str) 
     out += [(printable(f"unreachable: {on_host(host, cause)}"), {"red": True})
             for host, cause in document["unreachable"].items()]
     out += [(printable(f"retried once: {retry_line(row)}"), {"yellow": True})
-            for row in document.get("connection_retries", [])]
+            for row in document.get("connection_retries", [])
+            if row.get("host") not in document["unreachable"]]  # the line above says it all
     out += [(printable(f"warning: {row['item']} {row['host']}: {row['warning']}"),
              {"yellow": True}) for row in document.get("warnings", [])]
     out += findings(document)

@@ -72,7 +72,8 @@ def wait_of(run: Run, item: pytest.Item) -> float:
 
 
 def retrying_line(cells: list[str], seconds_left: float) -> str:
-    """``--wait: retrying 3 check(s): 5.3 web-02, 5.6 web-02, 7.1 lb-01 (72 s left)``."""
+    """``--wait: retrying 2 check(s): 5.3 web-02 test_endpoints_answer, 7.1 lb-01
+    test_load_balancer_routes_to_every_backend (72 s left)``."""
     shown = ", ".join(cells[:6]) + (f" and {len(cells) - 6} more" if len(cells) > 6 else "")
     return f"--wait: retrying {len(cells)} check(s): {shown} ({seconds_left:.0f} s left)"
 
@@ -107,7 +108,9 @@ class WaitLoop:
                    if schedule.left(i.nodeid, now) > 0]
             if not due:
                 continue
-            self.say(session, retrying_line([f"{i.stash[ITEM_ID]} {host}" for i, host in due],
+            self.say(session, retrying_line([f"{i.stash[ITEM_ID]} {host} "
+                                             f"{getattr(i, 'originalname', i.name)}"
+                                             for i, host in due],
                                             max(schedule.left(i.nodeid, now) for i, _ in due)))
             self.run.targets.forget({host for _, host in due})
             for item, _ in due:
