@@ -304,8 +304,8 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 @pytest.hookimpl(specname="pytest_report_teststatus", wrapper=True)
-def pytest_report_teststatus_with_item(report: pytest.TestReport, config: pytest.Config) -> Generator[
-        None, Any, Any]:
+def pytest_report_teststatus_with_item(report: pytest.TestReport,
+                                       config: pytest.Config) -> Generator[None, Any, Any]:
     """With -v, each check's line carries its checklist line: ``PASSED 2.2 System resources``.
     (Not without: pytest's short summary would cut the finding to make room.)"""
     status = yield

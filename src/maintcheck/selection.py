@@ -1,9 +1,10 @@
 """Selecting checks by checklist line: ``--item 2.3,7.1``, ``--section 2``, ``--rerun-failed``.
 
 pytest's ``-k`` matches substrings of keywords (each check's item id is one, so ``-k 2.3``
-also runs 12.3); these options select by the catalog, exactly. ``--rerun-failed`` takes the failed and errored checks of the latest run
-of this change and phase from its evidence, not from pytest's cache (which is off: a cache in
-the working tree would be one more thing to trust). Each makes the run partial.
+also runs 12.3); these options select by the catalog, exactly. ``--rerun-failed`` takes the
+failed and errored checks of the latest run of this change and phase from its evidence, not
+from pytest's cache (which is off: a cache in the working tree would be one more thing to
+trust). Each makes the run partial.
 """
 
 from __future__ import annotations
