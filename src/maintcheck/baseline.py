@@ -20,6 +20,7 @@ from maintcheck.errors import CheckError, MissingData, ServiceFailed
 from maintcheck.facts import Facts
 from maintcheck.inventory import Host
 from maintcheck.runner import Runner
+from maintcheck.secret import split_userinfo
 
 # The probes (requests, cryptography) are imported where a snapshot or a comparison needs them,
 # not with this module: the plugin imports it before the first host is probed, and a run whose
@@ -44,7 +45,6 @@ def host_snapshot(host: Host, facts: Facts, http_options: Mapping[str, Any],
         "load_per_cpu": round(facts.load5 / max(1, facts.cpus), 2),
         "endpoints": {}, "certificates": {},
     }
-    from maintcheck.probes._client import split_userinfo  # requests: only with endpoints
 
     for spec in host.expect.http:
         # keyed by the URL without its credentials: the saved baseline holds none, and post

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -138,3 +138,17 @@ class HttpOptions(dict[str, Any]):
     def __repr__(self) -> str:
         return (f"HttpOptions(timeout={self.get('timeout')!r}, "
                 f"ca_bundle={self.get('ca_bundle')!r}, credentials=***)")
+
+
+def split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without ``user:pw@``, and that pair: ``split_userinfo("http://u:p@h/")``."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    netloc = parts.hostname or ""
+    if ":" in netloc:  # an IPv6 literal lost its brackets in .hostname
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return clean, (unquote(parts.username), unquote(parts.password or ""))

@@ -27,6 +27,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from maintcheck.errors import MaintcheckError
+from maintcheck.secret import split_userinfo
 
 __all__ = ["TimestampError", "Token", "check", "obtain", "read"]
 
@@ -49,17 +50,12 @@ class Token:
 def without_userinfo(url: str) -> tuple[str, dict[str, str]]:
     """The URL without ``user:pw@`` (or ``TOKEN@``), and the header that carries it instead:
     basic auth, or a bearer token when there is no password."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None:
+    clean, pair = split_userinfo(url)
+    if pair is None:
         return url, {}
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query,
-                                     parts.fragment))
-    user = urllib.parse.unquote(parts.username)
-    if parts.password is None:
-        return clean, {"Authorization": f"Bearer {user}"}
-    pair = f"{user}:{urllib.parse.unquote(parts.password)}".encode()
-    return clean, {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
+    if urllib.parse.urlsplit(url).password is None:
+        return clean, {"Authorization": f"Bearer {pair[0]}"}
+    return clean, {"Authorization": "Basic " + base64.b64encode(":".join(pair).encode()).decode()}
 
 
 def obtain(signature: bytes, url: str, *, timeout: float = 10.0) -> bytes:

@@ -18,7 +18,6 @@ import socket
 import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NoReturn
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
 from urllib3.exceptions import NewConnectionError, ProtocolError
@@ -27,7 +26,7 @@ from urllib3.util.ssl_match_hostname import CertificateError
 
 from maintcheck.errors import CommandTimeout, HostUnreachable, MissingData
 from maintcheck.redact import Redactor, is_secret_name
-from maintcheck.secret import Scope, Secret, reveal
+from maintcheck.secret import Scope, Secret, reveal, split_userinfo
 
 Auth = tuple[str, str]
 # told of each retried connection: (endpoint, cause of the first failure, what the retry got)
@@ -49,20 +48,6 @@ def split_address(address: str, default_port: int | None = None) -> tuple[str, i
     if not host or not port.isdigit():
         raise MissingData(f"{address!r} is not an address of the form host:port")
     return host, int(port)
-
-
-def split_userinfo(url: str) -> tuple[str, Auth | None]:
-    """The URL without ``user:pw@``, and that pair: ``split_userinfo("http://u:p@h/")``."""
-    parts = urlsplit(url)
-    if parts.username is None:
-        return url, None
-    netloc = parts.hostname or ""
-    if ":" in netloc:  # an IPv6 literal lost its brackets in .hostname
-        netloc = f"[{netloc}]"
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return clean, (unquote(parts.username), unquote(parts.password or ""))
 
 
 def redactor_for(redactor: Redactor | None, *, auth: Auth | None, token: str | None,

@@ -19,7 +19,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth
 from maintcheck.redact import Redactor
-from maintcheck.secret import Scope
+from maintcheck.secret import Scope, split_userinfo
 
 # the aggregate row of a backend carries this server name in HAProxy's own CSV
 BACKEND = "BACKEND"
@@ -67,7 +67,7 @@ def stats(url: str, *, timeout: float, auth: Auth | None = None, ca_bundle: str 
                             redactor=redactor, on_retry=on_retry, credentials=credentials)
     if not text.startswith("# pxname,"):
         red = _client.redactor_for(redactor, auth=auth, token=None)
-        where = red.text(_client.split_userinfo(csv_url)[0])
+        where = red.text(split_userinfo(csv_url)[0])
         raise MissingData(f"{where}: not HAProxy stats CSV: {red.text(text[:120])!r}")
     rows = csv.DictReader(io.StringIO(text[2:]))
     return [

@@ -32,7 +32,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth, OnRetry
 from maintcheck.redact import MASK, Redactor
-from maintcheck.secret import Scope, Secret
+from maintcheck.secret import Scope, Secret, split_userinfo
 
 EXCERPT_BYTES = 2048
 # enough to find a marker in any health page; a larger body is not read to its end
@@ -125,7 +125,7 @@ def fetch(url: str, *, timeout: float, ca_bundle: str | None = None, auth: Auth 
     encoding = _encoding(response.encoding)
     text = body.decode(encoding, errors="replace")
     excerpt = body[:EXCERPT_BYTES].decode(encoding, errors="replace")
-    final = clean if connect_to is not None else _client.split_userinfo(response.url)[0]
+    final = clean if connect_to is not None else split_userinfo(response.url)[0]
     return HttpObservation(
         url=red.text(clean), status=response.status_code, latency_ms=latency,
         body_excerpt=red.text(excerpt),

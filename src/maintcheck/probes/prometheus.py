@@ -24,7 +24,7 @@ from maintcheck.errors import MissingData
 from maintcheck.probes import _client
 from maintcheck.probes._client import Auth
 from maintcheck.redact import Redactor
-from maintcheck.secret import Scope, Secret
+from maintcheck.secret import Scope, Secret, split_userinfo
 
 # Lowest first. "none" is what kube-prometheus gives its always-firing Watchdog.
 SEVERITIES: tuple[str, ...] = ("none", "info", "warning", "critical", "page")
@@ -234,7 +234,7 @@ def _list(value: Any, url: str) -> list[dict[str, Any]]:
 
 
 def _where(url: str) -> str:
-    return _client.split_userinfo(url)[0]
+    return split_userinfo(url)[0]
 
 
 def _alert(raw: dict[str, Any], state: str, starts: str | None) -> Alert:
