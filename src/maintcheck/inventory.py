@@ -627,6 +627,26 @@ def type_problem(spec: Var, value: Any) -> str | None:
     kind = spec.type
     if value is None:
         return f"is empty; expected {kind}"
+    problem = kind_problem(kind, value)
+    if problem is not None:
+        return problem
+    if kind == "float" and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    if kind.startswith("list"):
+        inner = kind[5:-1]
+        for i, element in enumerate(value):
+            problem = element_problem(spec, inner, element)
+            if problem:
+                return f"item {i + 1} {problem}"
+    if kind == "dict[str,list[str]]":
+        bad = [k for k, v in value.items() if not isinstance(v, list)]
+        return f"values must be lists (see {', '.join(map(str, bad))})" if bad else None
+    return None
+
+
+def kind_problem(kind: str, value: Any) -> str | None:
+    """Why a value is not of the Python type a schema kind names (a string, true or false, an
+    integer, a number, a list, a mapping), or None; what lies inside is the caller's to judge."""
     if kind == "str":
         return None if isinstance(value, str) else f"must be a string, got {describe(value)}"
     if kind == "bool":
@@ -636,25 +656,11 @@ def type_problem(spec: Var, value: Any) -> str | None:
         return None if ok else f"must be an integer, got {describe(value)}"
     if kind == "float":
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok and not math.isfinite(value):
-            return f"must be a finite number, got {value}"
         return None if ok else f"must be a number, got {describe(value)}"
     if kind.startswith("list"):
-        if not isinstance(value, list):
-            return f"must be a list, got {describe(value)}"
-        inner = kind[5:-1]
-        for i, element in enumerate(value):
-            problem = element_problem(spec, inner, element)
-            if problem:
-                return f"item {i + 1} {problem}"
-        return None
+        return None if isinstance(value, list) else f"must be a list, got {describe(value)}"
     if kind.startswith("dict"):
-        if not isinstance(value, Mapping):
-            return f"must be a mapping, got {describe(value)}"
-        if kind == "dict[str,list[str]]":
-            bad = [k for k, v in value.items() if not isinstance(v, list)]
-            return f"values must be lists (see {', '.join(map(str, bad))})" if bad else None
-        return None
+        return None if isinstance(value, Mapping) else f"must be a mapping, got {describe(value)}"
     return None
 
 
@@ -684,27 +690,16 @@ def element_problem(spec: Var, inner: str, element: Any) -> str | None:
 def key_problem(key: str, kind: str, value: Any) -> str | None:
     """Why one key's value inside a list-of-dict variable does not fit its type, or None: a
     size, an age or a latency is a finite number not below 0; a status an HTTP status."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "str":
-        return None if isinstance(value, str) else f"must be a string, got {describe(value)}"
+    problem = kind_problem(kind, value)
+    if problem is not None:
+        return problem
     if kind in ("int", "float"):
-        if not number or (kind == "int" and not isinstance(value, int)):
-            noun = "an integer" if kind == "int" else "a number"
-            return f"must be {noun}, got {describe(value)}"
         if not math.isfinite(value) or value < 0:
             return f"must be a finite number not below 0, got {value}"
         if key == "status" and not 100 <= value <= 599:
             return f"must be an HTTP status (100-599), got {value}"
-        return None
-    if kind == "bool":
-        return None if isinstance(value, bool) else f"must be true or false, got {describe(value)}"
-    if kind == "dict":
-        return None if isinstance(value, Mapping) else f"must be a mapping, got {describe(value)}"
-    if kind.startswith("list"):
-        if not isinstance(value, list):
-            return f"must be a list, got {describe(value)}"
-        if kind == "list[str]" and not all(isinstance(v, str) for v in value):
-            return "must be a list of strings"
+    if kind == "list[str]" and not all(isinstance(v, str) for v in value):
+        return "must be a list of strings"
     return None
 
 
