@@ -222,7 +222,7 @@ def other_phases(items: list[Item]) -> str:
     for item in items:
         by_phase.setdefault(item.phase, []).append(item)
     return "; ".join(
-        f"{len(group)} item{'s' if len(group) > 1 else ''} ({', '.join(i.id for i in group)}), "
+        f"{counted(len(group), 'item')} ({', '.join(i.id for i in group)}), "
         f"checked {WHEN.get(phase, f'in the {phase} phase')} ({phase})"
         for phase, group in sorted(by_phase.items(), key=lambda p: PHASES.index(p[0])
                                    if p[0] in PHASES else len(PHASES)))
